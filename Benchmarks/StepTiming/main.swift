@@ -1,0 +1,44 @@
+// Times the per-frame recurrent step of S4D and Mamba layers (random weights, reference
+// initialisation) and of a full encoder, single-threaded. Usage:
+//   swift run -c release step-timing [d_model] [frames]
+import Foundation
+import SSMLayers
+import SSMModels
+import SSMTensor
+import SSMTestSupport
+
+BLAS.setThreads(1)
+let args = CommandLine.arguments
+let d = args.count > 1 ? Int(args[1]) ?? 256 : 256
+let frames = args.count > 2 ? Int(args[2]) ?? 20_000 : 20_000
+
+func measure(_ label: String, params: Int, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    var rng = SeededRandom(seed: 1)
+    let x = rng.normals(d * 64)
+    var y = [Float](repeating: 0, count: d * 2)
+    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+        for i in 0..<1000 { body(xp.baseAddress! + (i % 64) * d, yp.baseAddress!) } // warm-up
+        var samples: [Double] = []
+        let reps = 5
+        for _ in 0..<reps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for i in 0..<frames { body(xp.baseAddress! + (i % 64) * d, yp.baseAddress!) }
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(frames) / 1000)
+        }
+        samples.sort()
+        print(String(format: "%-34@ params %9d   step median %7.2f µs   min %7.2f µs   (%d frames × %d runs)",
+                     label as NSString, params, samples[reps / 2], samples[0], frames, reps))
+    }}
+}
+
+var rng = SeededRandom(seed: 42)
+let mambaCfg = Mamba.Config(d_state: 16, d_conv: 4, expand: 2, dt_rank: nil)
+let mambaW = RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2, dtRank: mambaCfg.resolvedDtRank(dModel: d), rng: &rng)
+let mamba = try Mamba(WeightStore(tensors: mambaW).scoped(""), dModel: d, config: mambaCfg)
+let ms = mamba.makeState()
+measure("Mamba d_model \(d) (E=\(2 * d), N=16)", params: mambaW.values.reduce(0) { $0 + $1.count }) { mamba.step($0, state: ms, into: $1) }
+
+let s4dW = RandomWeights.s4d(h: d, n: 64, rng: &rng)
+let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(d_state: 64))
+let ss = s4d.makeState()
+measure("S4D d_model \(d) (N=64)", params: s4dW.values.reduce(0) { $0 + $1.count }) { s4d.step($0, state: ss, into: $1) }

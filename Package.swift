@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+// SSMSpeech: streaming speech recognition and synthesis with state-space models.
+//
+// Module layout follows the data flow:
+//   C wrappers (CSndFile, CSoxr, CFFTW, COpenBLAS)
+//   → SSMAudio (decode, resample, stdin PCM/WAV, WAV out)
+//   → SSMFeatures (streaming log-mel)
+//   → SSMTensor (tensors, BLAS, safetensors) → SSMLayers (S4D, Mamba, norms, convs)
+//   → SSMModels (encoder configs + models) → SSMDecoding (CTC) → SSMPipeline (recognizer, output formats)
+//   → ssmspeech (command line)
+import PackageDescription
+
+let package = Package(
+    name: "SSMSpeech",
+    products: [
+        .executable(name: "ssmspeech", targets: ["SSMSpeechCLI"]),
+        .library(name: "SSMSpeech", targets: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMLayers", "SSMModels", "SSMDecoding", "SSMPipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, each wrapped once (module map + pkg-config).
+        .systemLibrary(name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSoxr", path: "Sources/CSoxr", pkgConfig: "soxr",
+                       providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "SSMAudio", dependencies: ["CSndFile", "CSoxr"], path: "Sources/SSMAudio"),
+        .target(name: "SSMTensor", dependencies: ["COpenBLAS", "CFFTW"], path: "Sources/SSMTensor"),
+        .target(name: "SSMFeatures", dependencies: ["CFFTW", "SSMTensor"], path: "Sources/SSMFeatures"),
+        .target(name: "SSMLayers", dependencies: ["SSMTensor", "COpenBLAS", "CFFTW"], path: "Sources/SSMLayers"),
+        .target(name: "SSMModels", dependencies: ["SSMLayers", "SSMTensor", "SSMFeatures"], path: "Sources/SSMModels"),
+        .target(name: "SSMDecoding", dependencies: ["SSMTensor"], path: "Sources/SSMDecoding"),
+        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor"],
+                path: "Sources/SSMPipeline"),
+        .executableTarget(
+            name: "SSMSpeechCLI",
+            dependencies: [
+                "SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/SSMSpeechCLI"),
+        // Quick per-frame timing of the recurrent step (release build): `swift run -c release step-timing`.
+        .executableTarget(name: "step-timing", dependencies: ["SSMLayers", "SSMTensor", "SSMModels", "SSMTestSupport"],
+                          path: "Benchmarks/StepTiming"),
+        // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
+        .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
+        .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),
+        .testTarget(name: "SSMFeaturesTests", dependencies: ["SSMFeatures", "SSMAudio", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMFeaturesTests"),
+        .testTarget(name: "SSMLayersTests", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMLayersTests"),
+        .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMTestSupport"],
+                    path: "Tests/SSMPipelineTests"),
+        .testTarget(name: "SSMModelsTests", dependencies: ["SSMModels", "SSMLayers", "SSMTensor", "SSMDecoding", "SSMTestSupport"], path: "Tests/SSMModelsTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

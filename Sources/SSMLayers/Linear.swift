@@ -1,0 +1,58 @@
+import SSMTensor
+
+/// `nn.Linear`: y = W·x + b, computed with OpenBLAS (sgemv per frame, sgemm per sequence).
+public struct Linear {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// (out, in) row-major.
+    public let weight: [Float]
+    /// (out), or nil.
+    public let bias: [Float]?
+
+    public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]?) {
+        precondition(weight.count == inFeatures * outFeatures, "Linear weight count mismatch")
+        precondition(bias == nil || bias!.count == outFeatures, "Linear bias count mismatch")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Binds `<prefix>.weight (out, in)` and, if `bias`, `<prefix>.bias (out)`.
+    public init(_ w: ScopedWeights, inFeatures: Int, outFeatures: Int, bias: Bool) throws {
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures,
+                  weight: try w.take("weight", shape: [outFeatures, inFeatures]),
+                  bias: bias ? try w.take("bias", shape: [outFeatures]) : nil)
+    }
+
+    /// One frame: y (out) = W·x (in) + b. Allocates nothing.
+    @inline(__always)
+    public func callAsFunction(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            if let b = bias {
+                b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) }
+                BLAS.gemv(w.baseAddress!, rows: outFeatures, cols: inFeatures, x: x, y: y, accumulate: true)
+            } else {
+                BLAS.gemv(w.baseAddress!, rows: outFeatures, cols: inFeatures, x: x, y: y)
+            }
+        }
+    }
+
+    /// A sequence: (L, in) → (L, out).
+    public func callAsFunction(_ x: Matrix) -> Matrix {
+        precondition(x.cols == inFeatures, "Linear expects \(inFeatures) inputs, got \(x.cols)")
+        var y = Matrix(rows: x.rows, cols: outFeatures)
+        if let b = bias {
+            for r in 0..<x.rows { for c in 0..<outFeatures { y.data[r * outFeatures + c] = b[c] } }
+        }
+        x.data.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    BLAS.gemmXWt(xp.baseAddress!, rows: x.rows, inDim: inFeatures, w: wp.baseAddress!,
+                                 outDim: outFeatures, y: yp.baseAddress!, accumulate: bias != nil)
+                }
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import SSMTensor
+
+/// Mamba (v1) selective state-space mixer.
+///
+/// Reference: state-spaces/mamba `mamba_ssm/modules/mamba_simple.py` (`Mamba.__init__`, `Mamba.step`)
+/// and `mamba_ssm/ops/selective_scan_interface.py` (`selective_scan_ref`):
+///   x, z = in_proj(u);  x = SiLU(depthwise causal conv(x) + b);  dt, B, C = split(x_proj(x))
+///   dt = softplus(dt_proj(dt));  A = −exp(A_log);  h ← exp(dt·A)·h + dt·B·x;  y = h·C + D·x
+///   out = out_proj(y · SiLU(z))
+/// Parameter names and shapes are the reference's. A, dt and the state are kept in fp32.
+public struct Mamba {
+    public struct Config: Codable, Sendable, Equatable {
+        public var d_state: Int
+        public var d_conv: Int
+        public var expand: Int
+        /// `dt_rank`; the reference's "auto" is ceil(d_model / 16).
+        public var dt_rank: Int?
+        public init(d_state: Int = 16, d_conv: Int = 4, expand: Int = 2, dt_rank: Int? = nil) {
+            self.d_state = d_state; self.d_conv = d_conv; self.expand = expand; self.dt_rank = dt_rank
+        }
+        public func resolvedDtRank(dModel: Int) -> Int { dt_rank ?? (dModel + 15) / 16 }
+
+        enum CodingKeys: String, CodingKey { case d_state, d_conv, expand, dt_rank }
+
+        /// Accepts `dt_rank` as a number, `"auto"` (the reference's default) or absent.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            d_state = try c.decodeIfPresent(Int.self, forKey: .d_state) ?? 16
+            d_conv = try c.decodeIfPresent(Int.self, forKey: .d_conv) ?? 4
+            expand = try c.decodeIfPresent(Int.self, forKey: .expand) ?? 2
+            if let s = try? c.decodeIfPresent(String.self, forKey: .dt_rank) {
+                guard s == "auto" else {
+                    throw DecodingError.dataCorruptedError(forKey: .dt_rank, in: c, debugDescription: "dt_rank must be a number or \"auto\"")
+                }
+                dt_rank = nil
+            } else {
+                dt_rank = try c.decodeIfPresent(Int.self, forKey: .dt_rank)
+            }
+        }
+    }
+
+    /// D
+    public let dModel: Int
+    /// E = expand · D
+    public let dInner: Int
+    /// N
+    public let dState: Int
+    /// W
+    public let dConv: Int
+    /// R
+    public let dtRank: Int
+
+    /// in_proj: (2E, D), no bias.
+    let inProj: Linear
+    /// conv1d.weight (E, 1, W) stored as (E, W).
+    let convWeight: [Float]
+    /// conv1d.bias (E).
+    let convBias: [Float]
+    /// x_proj: (R + 2N, E), no bias.
+    let xProj: Linear
+    /// dt_proj: (E, R) with bias (E).
+    let dtProj: Linear
+    /// A = −exp(A_log): (E, N), fp32.
+    let a: [Float]
+    /// D skip: (E).
+    let skip: [Float]
+    /// out_proj: (D, E), no bias.
+    let outProj: Linear
+
+    public init(_ w: ScopedWeights, dModel d: Int, config: Config) throws {
+        let e = config.expand * d, n = config.d_state, wC = config.d_conv, r = config.resolvedDtRank(dModel: d)
+        guard e > 0, n > 0, wC > 0, r > 0 else {
+            throw WeightError.invalidConfig("Mamba sizes must be positive (expand \(config.expand), d_state \(n), d_conv \(wC), dt_rank \(r))")
+        }
+        dModel = d; dInner = e; dState = n; dConv = wC; dtRank = r
+        inProj = try Linear(w.scoped("in_proj"), inFeatures: d, outFeatures: 2 * e, bias: false)
+        convWeight = try w.take("conv1d.weight", shape: [e, 1, wC])
+        convBias = try w.take("conv1d.bias", shape: [e])
+        xProj = try Linear(w.scoped("x_proj"), inFeatures: e, outFeatures: r + 2 * n, bias: false)
+        dtProj = try Linear(w.scoped("dt_proj"), inFeatures: r, outFeatures: e, bias: true)
+        a = try w.take("A_log", shape: [e, n]).map { -expf($0) }
+        skip = try w.take("D", shape: [e])
+        outProj = try Linear(w.scoped("out_proj"), inFeatures: e, outFeatures: d, bias: false)
+    }
+
+    /// Per-stream recurrent state (the reference's `conv_state`, `ssm_state`) and step scratch.
+    public final class State {
+        /// (E, W): the last W conv inputs per channel, newest last (reference layout).
+        public let conv: FloatBuffer
+        /// (E, N) SSM state, fp32.
+        public let ssm: FloatBuffer
+        /// (2E) in_proj output: x then z.
+        let xz: FloatBuffer
+        /// (R + 2N) x_proj output: dt_raw, B, C.
+        let xdbl: FloatBuffer
+        /// (E) dt after softplus.
+        let dt: FloatBuffer
+        /// (E) gated SSM output.
+        let y: FloatBuffer
+
+        init(_ m: Mamba) {
+            conv = FloatBuffer(count: m.dInner * m.dConv)
+            ssm = FloatBuffer(count: m.dInner * m.dState)
+            xz = FloatBuffer(count: 2 * m.dInner)
+            xdbl = FloatBuffer(count: m.dtRank + 2 * m.dState)
+            dt = FloatBuffer(count: m.dInner)
+            y = FloatBuffer(count: m.dInner)
+        }
+
+        public func reset() { conv.zero(); ssm.zero() }
+    }
+
+    public func makeState() -> State { State(self) }
+
+    /// Depthwise causal conv step for channel `c`: roll the window, append `x`, return SiLU(w·window + b).
+    @inline(__always)
+    private func convStep(_ c: Int, _ x: Float, _ window: UnsafeMutablePointer<Float>,
+                          _ wt: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+        let row = window + c * dConv
+        var acc = b[c]
+        for k in 0..<(dConv - 1) {
+            row[k] = row[k + 1]
+            acc += row[k] * wt[c * dConv + k]
+        }
+        row[dConv - 1] = x
+        acc += x * wt[c * dConv + dConv - 1]
+        return Activation.silu(acc)
+    }
+
+    /// One selective-scan update for channel `e` with input `x`, step `dt`, and B, C of this frame; returns y (before gating).
+    @inline(__always)
+    private func ssmStep(_ e: Int, x: Float, dt: Float, bc: UnsafePointer<Float>,
+                         _ h: UnsafeMutablePointer<Float>, _ aPtr: UnsafeBufferPointer<Float>) -> Float {
+        let n = dState
+        let hRow = h + e * n
+        let aRow = aPtr.baseAddress! + e * n
+        let dtx = dt * x
+        var y: Float = 0
+        for s in 0..<n {
+            let v = hRow[s] * expf(dt * aRow[s]) + dtx * bc[s]
+            hRow[s] = v
+            y += v * bc[n + s]
+        }
+        return y
+    }
+
+    /// Recurrent mode: one frame `u (D)` → `out (D)`, advancing `state`. Allocates nothing.
+    public func step(_ u: UnsafePointer<Float>, state: State, into out: UnsafeMutablePointer<Float>) {
+        let e = dInner, r = dtRank
+        let xz = state.xz.pointer, xdbl = state.xdbl.pointer, dt = state.dt.pointer, y = state.y.pointer
+        inProj(u, into: xz)
+        convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
+            for c in 0..<e { xz[c] = convStep(c, xz[c], state.conv.pointer, wt, b) }
+        }}
+        xProj(UnsafePointer(xz), into: xdbl)
+        dtProj(UnsafePointer(xdbl), into: dt)
+        let bc = UnsafePointer(xdbl + r)
+        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
+            for c in 0..<e {
+                let x = xz[c]
+                let dtc = Activation.softplus(dt[c])
+                let yc = ssmStep(c, x: x, dt: dtc, bc: bc, state.ssm.pointer, ap) + d[c] * x
+                y[c] = yc * Activation.silu(xz[e + c])
+            }
+        }}
+        outProj(UnsafePointer(y), into: out)
+    }
+
+    /// Parallel mode over `u (L, D)` → `(L, D)`: the projections run as one SGEMM each over the
+    /// sequence; the conv and the selective scan run along time. Continues from `state` if given
+    /// and leaves it as stepping the same frames would.
+    public func forward(_ u: Matrix, state: State? = nil) -> Matrix {
+        precondition(u.cols == dModel, "Mamba expects width \(dModel), got \(u.cols)")
+        let l = u.rows, e = dInner, n = dState, r = dtRank
+        guard l > 0 else { return Matrix(rows: 0, cols: dModel) }
+        let st = state ?? makeState()
+        var xz = inProj(u) // (L, 2E)
+        convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
+            xz.data.withUnsafeMutableBufferPointer { p in
+                for t in 0..<l {
+                    let row = p.baseAddress! + t * 2 * e
+                    for c in 0..<e { row[c] = convStep(c, row[c], st.conv.pointer, wt, b) }
+                }
+            }
+        }}
+        var xc = Matrix(rows: l, cols: e)
+        for t in 0..<l { for c in 0..<e { xc.data[t * e + c] = xz.data[t * 2 * e + c] } }
+        let xdbl = xProj(xc) // (L, R + 2N)
+        var dtIn = Matrix(rows: l, cols: r)
+        for t in 0..<l { for j in 0..<r { dtIn.data[t * r + j] = xdbl.data[t * (r + 2 * n) + j] } }
+        let dt = dtProj(dtIn) // (L, E)
+        var y = Matrix(rows: l, cols: e)
+        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
+            xdbl.data.withUnsafeBufferPointer { xd in
+                for t in 0..<l {
+                    let bc = xd.baseAddress! + t * (r + 2 * n) + r
+                    for c in 0..<e {
+                        let x = xc.data[t * e + c]
+                        let dtc = Activation.softplus(dt.data[t * e + c])
+                        let yc = ssmStep(c, x: x, dt: dtc, bc: bc, st.ssm.pointer, ap) + d[c] * x
+                        y.data[t * e + c] = yc * Activation.silu(xz.data[t * 2 * e + e + c])
+                    }
+                }
+            }
+        }}
+        return outProj(y)
+    }
+}

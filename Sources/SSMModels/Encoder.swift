@@ -1,0 +1,201 @@
+import Foundation
+import SSMLayers
+import SSMTensor
+
+/// One residual block: `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`.
+struct EncoderBlock {
+    enum Mixer {
+        case s4d(S4D)
+        case mamba(Mamba)
+    }
+    let norm: Norm
+    let mixer: Mixer
+    let ffnNorm: Norm?
+    /// fc1 (M, D), fc2 (D, M) with M = ffn_mult · D.
+    let fc1: Linear?
+    let fc2: Linear?
+}
+
+/// The streaming CTC encoder: feature norm → causal conv subsampling (×4) → SSM blocks → CTC head.
+///
+/// Weights are bound explicitly by their checkpoint names (Docs/ARCHITECTURE.md). Two ways to run:
+/// `forward(_:)` over a whole feature sequence (parallel mode: FFT convolution for S4D, batched
+/// projections for Mamba), and `step(_:state:)` one feature frame at a time (recurrent mode), which
+/// gives the same logits.
+public final class Encoder {
+    public let config: EncoderConfig
+    /// (F) per-bin feature mean and std.
+    let featureMean: [Float], featureStd: [Float]
+    let conv1: CausalConv1d
+    let conv2: CausalConv1d
+    let blocks: [EncoderBlock]
+    let normF: Norm
+    let head: Linear
+
+    public var vocabularySize: Int { config.vocab.count }
+    public let parameterCount: Int
+
+    public init(config: EncoderConfig, weights store: WeightStore) throws {
+        try config.validate()
+        self.config = config
+        let w = store.scoped("")
+        let d = config.d_model, f = config.n_mels, k = config.subsample_kernel
+        featureMean = try w.take("feature_norm.mean", shape: [f])
+        featureStd = try w.take("feature_norm.std", shape: [f])
+        conv1 = try CausalConv1d(w.scoped("subsample.conv1"), inChannels: f, outChannels: d, kernelSize: k, stride: 2)
+        conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k, stride: 2)
+        var blocks: [EncoderBlock] = []
+        for i in 0..<config.n_layers {
+            let lw = w.scoped("layers.\(i)")
+            let mixer: EncoderBlock.Mixer
+            switch config.mixer {
+            case .s4d: mixer = .s4d(try S4D(lw.scoped("mixer"), dModel: d, config: config.s4d!))
+            case .mamba: mixer = .mamba(try Mamba(lw.scoped("mixer"), dModel: d, config: config.mamba!))
+            }
+            let m = config.ffn_mult * d
+            blocks.append(EncoderBlock(
+                norm: try Norm(lw.scoped("norm"), kind: config.norm, dim: d),
+                mixer: mixer,
+                ffnNorm: m > 0 ? try Norm(lw.scoped("ffn_norm"), kind: config.norm, dim: d) : nil,
+                fc1: m > 0 ? try Linear(lw.scoped("ffn.fc1"), inFeatures: d, outFeatures: m, bias: true) : nil,
+                fc2: m > 0 ? try Linear(lw.scoped("ffn.fc2"), inFeatures: m, outFeatures: d, bias: true) : nil))
+        }
+        self.blocks = blocks
+        normF = try Norm(w.scoped("norm_f"), kind: config.norm, dim: d)
+        head = try Linear(w.scoped("ctc_head"), inFeatures: d, outFeatures: config.vocab.count, bias: true)
+        try store.checkAllUsed()
+        parameterCount = store.names.reduce(0) { $0 + ((try? store.tensor($1).count) ?? 0) }
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a model folder.
+    public convenience init(directory: String) throws {
+        let configPath = (directory as NSString).appendingPathComponent("config.json")
+        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
+        let config = try EncoderConfig.load(path: configPath)
+        do {
+            try self.init(config: config, weights: try WeightStore(path: weightsPath))
+        } catch let e as WeightError {
+            throw ModelError.weights(path: weightsPath, e)
+        }
+    }
+
+    // MARK: Parallel mode
+
+    /// Logits `(L, V)` for a whole feature sequence `(T, F)`, with `L = ceil(ceil(T/2)/2)`.
+    public func forward(_ features: Matrix) -> Matrix {
+        let f = config.n_mels
+        precondition(features.cols == f, "encoder expects \(f) mel bins, got \(features.cols)")
+        var x = features
+        for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
+        var h = conv1.forward(x)
+        for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
+        h = conv2.forward(h)
+        for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
+        for b in blocks {
+            let n = b.norm(h)
+            let m: Matrix
+            switch b.mixer {
+            case .s4d(let s): m = s.forward(n)
+            case .mamba(let s): m = s.forward(n)
+            }
+            for i in 0..<h.data.count { h.data[i] += m.data[i] }
+            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
+                var a = fc1(fn(h))
+                for i in 0..<a.data.count { a.data[i] = Activation.gelu(a.data[i]) }
+                let o = fc2(a)
+                for i in 0..<h.data.count { h.data[i] += o.data[i] }
+            }
+        }
+        return head(normF(h))
+    }
+
+    // MARK: Recurrent mode
+
+    /// Everything that lives across frames for one stream, plus preallocated scratch.
+    public final class State {
+        enum MixerState { case s4d(S4D.State), mamba(Mamba.State) }
+        let conv1: CausalConv1d.State
+        let conv2: CausalConv1d.State
+        let mixers: [MixerState]
+        /// (F) normalised input frame.
+        let input: FloatBuffer
+        /// (D) conv1 output, conv2 output / residual stream.
+        let c1: FloatBuffer, hidden: FloatBuffer
+        /// (D) normalised block input and mixer output.
+        let normed: FloatBuffer, mixed: FloatBuffer
+        /// (M) FFN hidden.
+        let ffn: FloatBuffer
+        /// (V) logits of the most recent output frame.
+        public let logits: FloatBuffer
+        /// Output frames produced so far.
+        public private(set) var outputFrames = 0
+
+        init(_ e: Encoder) {
+            let d = e.config.d_model
+            conv1 = e.conv1.makeState()
+            conv2 = e.conv2.makeState()
+            mixers = e.blocks.map {
+                switch $0.mixer {
+                case .s4d(let s): return .s4d(s.makeState())
+                case .mamba(let m): return .mamba(m.makeState())
+                }
+            }
+            input = FloatBuffer(count: e.config.n_mels)
+            c1 = FloatBuffer(count: d); hidden = FloatBuffer(count: d)
+            normed = FloatBuffer(count: d); mixed = FloatBuffer(count: d)
+            ffn = FloatBuffer(count: max(1, e.config.ffn_mult * d))
+            logits = FloatBuffer(count: e.config.vocab.count)
+        }
+
+        /// Returns the stream to its initial state (start of a new utterance).
+        public func reset() {
+            conv1.reset(); conv2.reset()
+            for m in mixers {
+                switch m {
+                case .s4d(let s): s.reset()
+                case .mamba(let s): s.reset()
+                }
+            }
+            outputFrames = 0
+        }
+
+        func didEmit() { outputFrames += 1 }
+    }
+
+    public func makeState() -> State { State(self) }
+
+    /// Feeds one feature frame `(F)`. Every fourth frame completes an output frame: then its logits
+    /// are in `state.logits` and the call returns true. Allocates nothing.
+    public func step(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
+        let f = config.n_mels, d = config.d_model
+        let x = s.input.pointer
+        featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
+            for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
+        }}
+        guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { return false }
+        Activation.gelu(s.c1.pointer, count: d)
+        guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { return false }
+        let h = s.hidden.pointer
+        Activation.gelu(h, count: d)
+        for (i, b) in blocks.enumerated() {
+            b.norm(h, into: s.normed.pointer)
+            switch (b.mixer, s.mixers[i]) {
+            case let (.s4d(layer), .s4d(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
+            case let (.mamba(layer), .mamba(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
+            default: preconditionFailure("encoder state does not match its layers")
+            }
+            for j in 0..<d { h[j] += s.mixed[j] }
+            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
+                fn(h, into: s.normed.pointer)
+                fc1(s.normed.pointer, into: s.ffn.pointer)
+                Activation.gelu(s.ffn.pointer, count: fc1.outFeatures)
+                fc2(s.ffn.pointer, into: s.mixed.pointer)
+                for j in 0..<d { h[j] += s.mixed[j] }
+            }
+        }
+        normF(h, into: s.normed.pointer)
+        head(s.normed.pointer, into: s.logits.pointer)
+        s.didEmit()
+        return true
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import SSMLayers
+import SSMTensor
+
+/// The JSON config shipped beside `model.safetensors` (see Docs/ARCHITECTURE.md, "Encoder specification").
+public struct EncoderConfig: Codable, Sendable, Equatable {
+    public enum MixerKind: String, Codable, Sendable { case s4d, mamba }
+
+    public var format: String = "ssmspeech-encoder-v1"
+    public var mixer: MixerKind
+    public var d_model: Int
+    public var n_layers: Int
+    public var norm: NormKind
+    /// Width multiplier of the per-block feed-forward network; 0 means no FFN.
+    public var ffn_mult: Int
+    public var n_mels: Int
+    public var subsample_kernel: Int
+    public var s4d: S4D.Config?
+    public var mamba: Mamba.Config?
+    /// CTC output symbols; index 0 is the blank.
+    public var vocab: [String]
+    public var features: String
+
+    public init(mixer: MixerKind, d_model: Int, n_layers: Int, norm: NormKind, ffn_mult: Int = 0, n_mels: Int = 80,
+                subsample_kernel: Int = 3, s4d: S4D.Config? = nil, mamba: Mamba.Config? = nil, vocab: [String],
+                features: String = "logmel-v1") {
+        self.mixer = mixer; self.d_model = d_model; self.n_layers = n_layers; self.norm = norm
+        self.ffn_mult = ffn_mult; self.n_mels = n_mels; self.subsample_kernel = subsample_kernel
+        self.s4d = s4d; self.mamba = mamba; self.vocab = vocab; self.features = features
+    }
+
+    /// Feature frames per encoder output frame (two stride-2 convolutions).
+    public static let subsampling = 4
+
+    public static func load(path: String) throws -> EncoderConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ModelError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+        }
+        let config: EncoderConfig
+        do { config = try JSONDecoder().decode(EncoderConfig.self, from: data) } catch {
+            throw ModelError.invalidConfig(path: path, reason: "\(error)")
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    public func validate(path: String = "<config>") throws {
+        func bad(_ r: String) -> ModelError { .invalidConfig(path: path, reason: r) }
+        guard format == "ssmspeech-encoder-v1" else { throw bad("unknown format '\(format)'") }
+        guard features == "logmel-v1" else { throw bad("unknown feature spec '\(features)'") }
+        guard d_model > 0, n_layers >= 0, n_mels > 0, subsample_kernel > 0, ffn_mult >= 0 else {
+            throw bad("sizes must be positive")
+        }
+        guard vocab.count >= 2 else { throw bad("vocab needs a blank and at least one symbol") }
+        switch mixer {
+        case .s4d: guard s4d != nil else { throw bad("mixer is s4d but the 's4d' section is missing") }
+        case .mamba: guard mamba != nil else { throw bad("mixer is mamba but the 'mamba' section is missing") }
+        }
+    }
+}
+
+/// Errors of the models module.
+public enum ModelError: Error, CustomStringConvertible {
+    case cannotRead(path: String, reason: String)
+    case invalidConfig(path: String, reason: String)
+    case weights(path: String, WeightError)
+    case modelNotFound(String, searched: [String])
+
+    public var description: String {
+        switch self {
+        case let .cannotRead(path, reason): return "cannot read model file '\(path)': \(reason)"
+        case let .invalidConfig(path, reason): return "invalid model config '\(path)': \(reason)"
+        case let .weights(path, e): return "model weights '\(path)': \(e.description)"
+        case let .modelNotFound(name, searched):
+            return "no model '\(name)' found (looked in \(searched.joined(separator: ", "))); no trained model is bundled yet — pass --model PATH to a folder with config.json and model.safetensors"
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import SSMModels
+
+/// Finds a model folder (`config.json` + `model.safetensors`) from a `--model NAME|PATH` argument.
+///
+/// A PATH is used as is. A NAME is looked up as `models/NAME` in, in order: `$SSMSPEECH_RESOURCES`,
+/// the `Resources/` folder next to the executable's package (`.build/<config>/ssmspeech` → `Resources/`),
+/// and `./Resources`.
+public enum ModelLocator {
+    public static let defaultName = "default"
+
+    public static func resourceDirectories() -> [String] {
+        var dirs: [String] = []
+        if let env = ProcessInfo.processInfo.environment["SSMSPEECH_RESOURCES"], !env.isEmpty { dirs.append(env) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = dir.appendingPathComponent("Resources")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("models").path) { dirs.append(candidate.path); break }
+            dir = dir.deletingLastPathComponent()
+        }
+        dirs.append(FileManager.default.currentDirectoryPath + "/Resources")
+        return dirs
+    }
+
+    public static func locate(_ nameOrPath: String?) throws -> String {
+        let arg = nameOrPath ?? defaultName
+        var isDir: ObjCBool = false
+        if arg.contains("/") || FileManager.default.fileExists(atPath: arg, isDirectory: &isDir) && isDir.boolValue {
+            guard FileManager.default.fileExists(atPath: (arg as NSString).appendingPathComponent("config.json")) else {
+                throw ModelError.cannotRead(path: arg, reason: "not a model folder (no config.json)")
+            }
+            return arg
+        }
+        let searched = resourceDirectories().map { ($0 as NSString).appendingPathComponent("models") }
+        for dir in searched {
+            let candidate = (dir as NSString).appendingPathComponent(arg)
+            if FileManager.default.fileExists(atPath: (candidate as NSString).appendingPathComponent("config.json")) { return candidate }
+        }
+        throw ModelError.modelNotFound(arg, searched: searched)
+    }
+}

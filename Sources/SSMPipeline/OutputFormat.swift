@@ -1,0 +1,87 @@
+import Foundation
+
+/// Output formats of `ssmspeech transcribe` (CONTRACT.md).
+public enum OutputFormat: String, CaseIterable, Sendable {
+    case text, tsv, json, srt, vtt
+}
+
+/// Renders transcripts in the contract's formats.
+public enum TranscriptFormatter {
+    /// One JSON-escaped string literal.
+    public static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    private static func number(_ x: Double, _ digits: Int = 3) -> String {
+        guard x.isFinite else { return "0" }
+        return String(format: "%.\(digits)f", x)
+    }
+
+    /// `{"file":…, "text":…, "duration":s, "words":[{"word":…, "start":s, "end":s}], "rtf":…}` on one line.
+    public static func json(file: String, transcript t: Transcript, rtf: Double) -> String {
+        let words = t.words.map { "{\"word\":\(jsonString($0.word)),\"start\":\(number($0.start)),\"end\":\(number($0.end))}" }
+        return "{\"file\":\(jsonString(file)),\"text\":\(jsonString(t.text)),\"duration\":\(number(t.duration)),\"words\":[\(words.joined(separator: ","))],\"rtf\":\(number(rtf, 5))}"
+    }
+
+    static func timestamp(_ seconds: Double, separator: Character) -> String {
+        let ms = Int((max(0, seconds) * 1000).rounded())
+        return String(format: "%02d:%02d:%02d\(separator)%03d", ms / 3_600_000, (ms / 60_000) % 60, (ms / 1000) % 60, ms % 1000)
+    }
+
+    /// Groups words into subtitle cues of at most `maxWords` words or `maxSeconds` seconds.
+    public static func cues(_ t: Transcript, maxWords: Int = 12, maxSeconds: Double = 5) -> [[WordTiming]] {
+        var cues: [[WordTiming]] = [], cur: [WordTiming] = []
+        for w in t.words {
+            if let first = cur.first, cur.count >= maxWords || w.end - first.start > maxSeconds {
+                cues.append(cur); cur = []
+            }
+            cur.append(w)
+        }
+        if !cur.isEmpty { cues.append(cur) }
+        return cues
+    }
+
+    /// SubRip: numbered cues `HH:MM:SS,mmm --> HH:MM:SS,mmm`, a blank line after each.
+    public static func srt(_ t: Transcript) -> String {
+        var out = ""
+        for (i, cue) in cues(t).enumerated() {
+            out += "\(i + 1)\n\(timestamp(cue.first!.start, separator: ",")) --> \(timestamp(cue.last!.end, separator: ","))\n"
+            out += cue.map(\.word).joined(separator: " ") + "\n\n"
+        }
+        return out
+    }
+
+    /// WebVTT with word timing as inline `<HH:MM:SS.mmm>` timestamps.
+    public static func vtt(_ t: Transcript) -> String {
+        var out = "WEBVTT\n\n"
+        for cue in cues(t) {
+            out += "\(timestamp(cue.first!.start, separator: ".")) --> \(timestamp(cue.last!.end, separator: "."))\n"
+            out += cue.enumerated().map { i, w in i == 0 ? w.word : "<\(timestamp(w.start, separator: "."))>\(w.word)" }.joined(separator: " ")
+            out += "\n\n"
+        }
+        return out
+    }
+
+    /// The text written to stdout for one file in `format`.
+    public static func render(_ format: OutputFormat, file: String, transcript t: Transcript, rtf: Double) -> String {
+        switch format {
+        case .text: return t.text + "\n"
+        case .tsv: return file + "\t" + t.text + "\n"
+        case .json: return json(file: file, transcript: t, rtf: rtf) + "\n"
+        case .srt: return srt(t)
+        case .vtt: return vtt(t)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import SSMLayers
+import SSMTensor
+import SSMTestSupport
+import XCTest
+
+/// Recurrent mode (one frame at a time) must equal parallel mode (whole sequence), and chunked
+/// parallel runs that hand the state over must equal the whole run.
+final class RecurrentParallelTests: XCTestCase {
+    /// Runs `step` over every row of `x`.
+    private func stepAll(_ x: Matrix, outCols: Int, _ step: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Matrix {
+        var y = Matrix(rows: x.rows, cols: outCols)
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                for t in 0..<x.rows { step(xp.baseAddress! + t * x.cols, yp.baseAddress! + t * outCols) }
+            }
+        }
+        return y
+    }
+
+    private func chunks(_ total: Int, sizes: [Int]) -> [Range<Int>] {
+        var out: [Range<Int>] = [], start = 0, i = 0
+        while start < total {
+            let n = min(sizes[i % sizes.count], total - start)
+            out.append(start..<(start + n)); start += n; i += 1
+        }
+        return out
+    }
+
+    func testS4DStepMatchesFFTConvolutionOver2000Frames() throws {
+        var rng = SeededRandom(seed: 1)
+        let h = 16, n = 32, l = 2048
+        let layer = try S4D(WeightStore(tensors: RandomWeights.s4d(h: h, n: n, rng: &rng)).scoped(""), dModel: h, config: .init(d_state: n))
+        let x = rng.matrix(l, h)
+        let parallel = layer.forward(x)
+        let state = layer.makeState()
+        let recurrent = stepAll(x, outCols: h) { layer.step($0, state: state, into: $1) }
+        let diff = parallel.maxAbsDifference(recurrent)
+        print("S4D step vs parallel over \(l) frames: max abs diff \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-4)
+        XCTAssertGreaterThan(parallel.data.map(abs).max()!, 0.1, "output should not be trivially small")
+
+        // Chunked parallel runs with state hand-over equal the whole run, and leave the same state.
+        let chunkState = layer.makeState()
+        var chunked = Matrix(rows: 0, cols: h)
+        for r in chunks(l, sizes: [1, 7, 160, 333, 64]) { chunked.append(rowsOf: layer.forward(x.rows(r), state: chunkState)) }
+        let chunkDiff = parallel.maxAbsDifference(chunked)
+        print("S4D chunked vs whole: max abs diff \(chunkDiff)")
+        XCTAssertLessThanOrEqual(chunkDiff, 1e-4)
+        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.re.array, state.re.array), 1e-4)
+        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.im.array, state.im.array), 1e-4)
+    }
+
+    func testMambaStepMatchesParallelOver2000Frames() throws {
+        var rng = SeededRandom(seed: 2)
+        let d = 32, l = 2048
+        let cfg = Mamba.Config(d_state: 16, d_conv: 4, expand: 2, dt_rank: 2)
+        let layer = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2, dtRank: 2, rng: &rng)).scoped(""),
+                              dModel: d, config: cfg)
+        let x = rng.matrix(l, d)
+        let parallel = layer.forward(x)
+        let state = layer.makeState()
+        let recurrent = stepAll(x, outCols: d) { layer.step($0, state: state, into: $1) }
+        let diff = parallel.maxAbsDifference(recurrent)
+        print("Mamba step vs parallel over \(l) frames: max abs diff \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-4)
+        XCTAssertGreaterThan(parallel.data.map(abs).max()!, 0.1)
+
+        let chunkState = layer.makeState()
+        var chunked = Matrix(rows: 0, cols: d)
+        for r in chunks(l, sizes: [1, 3, 7, 160, 500]) { chunked.append(rowsOf: layer.forward(x.rows(r), state: chunkState)) }
+        let chunkDiff = parallel.maxAbsDifference(chunked)
+        print("Mamba chunked vs whole: max abs diff \(chunkDiff)")
+        XCTAssertLessThanOrEqual(chunkDiff, 1e-4)
+        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.ssm.array, state.ssm.array), 1e-4)
+        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.conv.array, state.conv.array), 1e-5)
+    }
+
+    func testStateResetRestartsTheSequence() throws {
+        var rng = SeededRandom(seed: 3)
+        let d = 8
+        let layer = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 4, conv: 4, expand: 2, dtRank: 1, rng: &rng)).scoped(""),
+                              dModel: d, config: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1))
+        let x = rng.matrix(20, d)
+        let st = layer.makeState()
+        let first = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
+        let continued = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
+        XCTAssertGreaterThan(first.maxAbsDifference(continued), 1e-3, "state must carry information across calls")
+        st.reset()
+        let again = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
+        XCTAssertEqual(first, again)
+    }
+
+    func testCausalConvStreamingMatchesWholeAndChunked() throws {
+        var rng = SeededRandom(seed: 4)
+        let cin = 6, cout = 5, k = 3
+        for stride in [1, 2, 3] {
+            let conv = CausalConv1d(inChannels: cin, outChannels: cout, kernelSize: k, stride: stride,
+                                    weight: rng.normals(cout * cin * k), bias: rng.normals(cout))
+            let x = rng.matrix(37, cin)
+            let whole = conv.forward(x)
+            XCTAssertEqual(whole.rows, (37 + stride - 1) / stride)
+            // Streaming
+            let st = conv.makeState()
+            var streamed = Matrix(rows: 0, cols: cout)
+            var y = [Float](repeating: 0, count: cout)
+            x.data.withUnsafeBufferPointer { xp in
+                for t in 0..<x.rows {
+                    if conv.step(xp.baseAddress! + t * cin, state: st, into: &y) {
+                        streamed.append(rowsOf: Matrix(rows: 1, cols: cout, data: y))
+                    }
+                }
+            }
+            XCTAssertLessThanOrEqual(whole.maxAbsDifference(streamed), 1e-5)
+            let cst = conv.makeState()
+            var chunked = Matrix(rows: 0, cols: cout)
+            for r in chunks(37, sizes: [1, 2, 5, 4]) { chunked.append(rowsOf: conv.forward(x.rows(r), state: cst)) }
+            XCTAssertLessThanOrEqual(whole.maxAbsDifference(chunked), 1e-5, "stride \(stride)")
+        }
+    }
+
+    func testCausalConvMatchesDirectDefinition() {
+        // 1 input channel, 1 output, K = 3, stride 2: y[t] = w0·x[2t−2] + w1·x[2t−1] + w2·x[2t] + b
+        let conv = CausalConv1d(inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2, weight: [1, 10, 100], bias: [0.5])
+        let y = conv.forward(Matrix(rows: 5, cols: 1, data: [1, 2, 3, 4, 5]))
+        let expected: [Float] = [100.5, 321.5, 543.5] // 100·1, 1 + 20 + 300, 3 + 40 + 500 (+ 0.5 each)
+        XCTAssertEqual(y.data, expected)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import SSMDecoding
+import SSMLayers
+import SSMModels
+import SSMTensor
+import SSMTestSupport
+import XCTest
+
+final class EncoderTests: XCTestCase {
+    static let vocab = ["<blank>", " ", "a", "b", "c", "d"]
+
+    private func streamed(_ enc: Encoder, _ feats: Matrix) -> Matrix {
+        let st = enc.makeState()
+        var out = Matrix(rows: 0, cols: enc.vocabularySize)
+        feats.data.withUnsafeBufferPointer { p in
+            for t in 0..<feats.rows where enc.step(p.baseAddress! + t * feats.cols, state: st) {
+                out.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
+            }
+        }
+        return out
+    }
+
+    func testStreamingStepMatchesForwardForBothMixers() throws {
+        let configs = [
+            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, s4d: .init(d_state: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba, d_model: 24, n_layers: 2, norm: .rmsnorm, ffn_mult: 0,
+                          mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 2), vocab: Self.vocab),
+        ]
+        for (i, c) in configs.enumerated() {
+            let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
+            var rng = SeededRandom(seed: 99)
+            let feats = rng.matrix(1001, 80)
+            let whole = enc.forward(feats)
+            XCTAssertEqual(whole.rows, 251) // ceil(ceil(1001/2)/2)
+            let diff = whole.maxAbsDifference(streamed(enc, feats))
+            print("encoder \(c.mixer) step vs forward (1001 frames): max abs diff \(diff)")
+            XCTAssertLessThanOrEqual(diff, 1e-4)
+        }
+    }
+
+    /// The tiny encoders exported by the PyTorch recipe give the same logits here.
+    func testTinyEncodersMatchPyTorch() throws {
+        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny"] {
+            let t = try Fixtures.tensors(name)
+            let config = try JSONDecoder().decode(EncoderConfig.self, from: Data(contentsOf: Fixtures.directory.appendingPathComponent(name + ".json")))
+            let enc = try Encoder(config: config, weights: WeightStore(tensors: t.filter { $0.key != "input" && $0.key != "output" }))
+            let feats = Fixtures.matrix(t["input"]!), expected = Fixtures.matrix(t["output"]!)
+            let got = enc.forward(feats)
+            let diff = got.maxAbsDifference(expected)
+            let stepDiff = streamed(enc, feats).maxAbsDifference(expected)
+            print("\(name) golden: forward \(diff), step \(stepDiff)")
+            XCTAssertLessThanOrEqual(diff, 1e-4, name)
+            XCTAssertLessThanOrEqual(stepDiff, 1e-4, name)
+        }
+    }
+
+    func testGreedyCTCCollapsesRepeatsAndBlanks() {
+        // argmax per frame: a a _ a b b _ _ c  →  a a b c
+        let seq = [2, 2, 0, 2, 3, 3, 0, 0, 4]
+        var data: [Float] = []
+        for s in seq { var row = [Float](repeating: 0, count: 6); row[s] = 5; data += row }
+        let toks = CTCGreedyDecoder.decode(Matrix(rows: seq.count, cols: 6, data: data))
+        XCTAssertEqual(toks.map(\.token), [2, 2, 3, 4])
+        XCTAssertEqual(toks.map(\.frame), [0, 3, 4, 8])
+    }
+}

@@ -1,0 +1,239 @@
+"""CTC encoder (Docs/ARCHITECTURE.md, "Encoder specification" and "Checkpoint names").
+
+features (B, T, F) -> (x - mean)/std -> CausalConv1d(F->D, K, s2) -> GELU -> CausalConv1d(D->D, K, s2)
+-> GELU -> n_layers x [x += mixer(norm(x)); if ffn_mult > 0: x += ffn(ffn_norm(x))] -> norm_f
+-> ctc_head -> logits (B, L, V), L = ceil(ceil(T/2)/2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .layers import CausalConv1d, LayerNorm, Mamba, RMSNorm, S4D, gelu
+
+FORMAT = "ssmspeech-encoder-v1"
+SUBSAMPLE_STRIDE = 2
+
+
+@dataclass
+class S4DConfig:
+    d_state: int = 64
+
+
+@dataclass
+class MambaConfig:
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int | str = "auto"  # "auto" = ceil(d_model / 16)
+
+
+@dataclass
+class EncoderConfig:
+    """The `config.json` stored beside `model.safetensors`."""
+
+    format: str = FORMAT
+    mixer: str = "mamba"  # "s4d" | "mamba"
+    d_model: int = 256
+    n_layers: int = 6
+    norm: str = "rmsnorm"  # "layernorm" | "rmsnorm"
+    ffn_mult: int = 0
+    n_mels: int = 80
+    subsample_kernel: int = 3
+    s4d: S4DConfig = field(default_factory=S4DConfig)
+    mamba: MambaConfig = field(default_factory=MambaConfig)
+    vocab: list[str] = field(default_factory=lambda: ["<blank>"])
+    features: str = "logmel-v1"
+
+    def __post_init__(self):
+        if self.format != FORMAT:
+            raise ValueError(f"unsupported config format {self.format!r}")
+        if self.mixer not in ("s4d", "mamba"):
+            raise ValueError(f"unknown mixer {self.mixer!r}")
+        if self.norm not in ("layernorm", "rmsnorm"):
+            raise ValueError(f"unknown norm {self.norm!r}")
+        if self.features != "logmel-v1":
+            raise ValueError(f"unknown features {self.features!r}")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderConfig":
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        if "s4d" in d:
+            d["s4d"] = S4DConfig(**d["s4d"])
+        if "mamba" in d:
+            d["mamba"] = MambaConfig(**d["mamba"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EncoderConfig":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path) -> "EncoderConfig":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+class FeatureNorm(nn.Module):
+    """(x - mean) / std per mel bin; `mean`, `std` are buffers (F)."""
+
+    def __init__(self, n_mels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))  # (F)
+        self.register_buffer("std", torch.ones(n_mels))  # (F)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Subsample(nn.Module):
+    """Two causal stride-2 convolutions with GELU: T -> ceil(ceil(T/2)/2)."""
+
+    def __init__(self, n_mels: int, d_model: int, kernel: int):
+        super().__init__()
+        self.conv1 = CausalConv1d(n_mels, d_model, kernel, SUBSAMPLE_STRIDE)  # weight (D, F, K), bias (D)
+        self.conv2 = CausalConv1d(d_model, d_model, kernel, SUBSAMPLE_STRIDE)  # weight (D, D, K), bias (D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, L, D)
+        return gelu(self.conv2(gelu(self.conv1(x))))
+
+
+class FFN(nn.Module):
+    def __init__(self, d_model: int, mult: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, mult * d_model)  # weight (M, D), bias (M)
+        self.fc2 = nn.Linear(mult * d_model, d_model)  # weight (D, M), bias (D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(gelu(self.fc1(x)))
+
+
+def _make_norm(kind: str, d: int) -> nn.Module:
+    return LayerNorm(d) if kind == "layernorm" else RMSNorm(d)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.kind = cfg.mixer
+        self.norm = _make_norm(cfg.norm, d)
+        if cfg.mixer == "s4d":
+            self.mixer = S4D(d, d_state=cfg.s4d.d_state, transposed=False)
+        else:
+            m = cfg.mamba
+            self.mixer = Mamba(d, d_state=m.d_state, d_conv=m.d_conv, expand=m.expand, dt_rank=m.dt_rank)
+        self.has_ffn = cfg.ffn_mult > 0
+        if self.has_ffn:
+            self.ffn_norm = _make_norm(cfg.norm, d)
+            self.ffn = FFN(d, cfg.ffn_mult)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+        h = self.norm(x)
+        if self.kind == "s4d":
+            y, _ = self.mixer(h)
+        else:
+            y, _, _ = self.mixer(h)
+        x = x + y
+        if self.has_ffn:
+            x = x + self.ffn(self.ffn_norm(x))
+        return x
+
+    def init_state(self, batch_size: int):
+        if self.kind == "s4d":
+            return self.mixer.default_state(batch_size)
+        return self.mixer.allocate_inference_cache(batch_size)
+
+    def step(self, x: torch.Tensor, state):  # x (B, D)
+        h = self.norm(x)
+        if self.kind == "s4d":
+            y, state = self.mixer.step(h, state)
+        else:
+            y, cs, ss = self.mixer.step(h[:, None, :], *state)
+            y, state = y[:, 0], (cs, ss)
+        x = x + y
+        if self.has_ffn:
+            x = x + self.ffn(self.ffn_norm(x))
+        return x, state
+
+
+class Encoder(nn.Module):
+    """SSM CTC encoder. forward(features (B, T, F)) -> logits (B, L, V).
+
+    Streaming: `init_state(batch_size)` resets (and returns) the stream state, then
+    `step_frame(frame)` per 10 ms feature frame (B, F) or (F) returns logits (B, V) or (V)
+    whenever a 40 ms output is ready (on feature frames 0, 4, 8, ...), else None.
+    The streamed logits equal `forward` on the whole sequence.
+    """
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.feature_norm = FeatureNorm(cfg.n_mels)
+        self.subsample = Subsample(cfg.n_mels, cfg.d_model, cfg.subsample_kernel)
+        self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.norm_f = _make_norm(cfg.norm, cfg.d_model)
+        self.ctc_head = nn.Linear(cfg.d_model, cfg.vocab_size)  # weight (V, D), bias (V)
+        self._stream = None
+
+    @staticmethod
+    def output_length(t: int) -> int:
+        return math.ceil(math.ceil(t / SUBSAMPLE_STRIDE) / SUBSAMPLE_STRIDE)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.subsample(self.feature_norm(features))  # (B, L, D)
+        for layer in self.layers:
+            x = layer(x)
+        return self.ctc_head(self.norm_f(x))  # (B, L, V)
+
+    def init_state(self, batch_size: int = 1) -> dict:
+        self._stream = {
+            "conv1": self.subsample.conv1.init_state(batch_size),
+            "conv2": self.subsample.conv2.init_state(batch_size),
+            "layers": [layer.init_state(batch_size) for layer in self.layers],
+        }
+        return self._stream
+
+    def step_frame(self, feature_frame: torch.Tensor, state: dict | None = None):
+        """feature_frame (B, F) or (F). Uses and updates `state` (default: the one from init_state)."""
+        if state is None:
+            if self._stream is None:
+                self.init_state(1 if feature_frame.dim() == 1 else feature_frame.shape[0])
+            state = self._stream
+        squeeze = feature_frame.dim() == 1
+        x = feature_frame[None] if squeeze else feature_frame  # (B, F)
+        x = self.feature_norm(x)
+        x, state["conv1"] = self.subsample.conv1.step(x, state["conv1"])
+        if x is None:
+            return None
+        x, state["conv2"] = self.subsample.conv2.step(gelu(x), state["conv2"])
+        if x is None:
+            return None
+        x = gelu(x)  # (B, D)
+        for i, layer in enumerate(self.layers):
+            x, state["layers"][i] = layer.step(x, state["layers"][i])
+        logits = self.ctc_head(self.norm_f(x))  # (B, V)
+        return logits[0] if squeeze else logits
