@@ -269,13 +269,13 @@ def _chunk_scan_zero_init(decay: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     by log-depth doubling (Hillis-Steele): after the pass with offset s, x_t holds the recurrence
     over the window (t-2s, t] and decay_t the product of decays over that window. Every decay is
     in (0, 1], so no intermediate can overflow. decay, x: (..., T) -> h (..., T)."""
-    decay, x = decay.clone(), x.clone()
+    # Out-of-place updates (torch.cat) so that autograd can differentiate through the passes.
     T = x.shape[-1]
     s = 1
     while s < T:
-        x[..., s:] += decay[..., s:] * x[..., :-s]
+        x = torch.cat([x[..., :s], x[..., s:] + decay[..., s:] * x[..., :-s]], dim=-1)
         if 2 * s < T:
-            decay[..., s:] = decay[..., s:] * decay[..., :-s]
+            decay = torch.cat([decay[..., :s], decay[..., s:] * decay[..., :-s]], dim=-1)
         s *= 2
     return x
 
