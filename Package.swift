@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),
         .testTarget(name: "SSMFeaturesTests", dependencies: ["SSMFeatures", "SSMAudio", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMFeaturesTests"),
         .testTarget(name: "SSMLayersTests", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMLayersTests"),
+        .testTarget(name: "SSMDecodingTests", dependencies: ["SSMDecoding", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMDecodingTests"),
         .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMTestSupport"],
                     path: "Tests/SSMPipelineTests"),
         .testTarget(name: "SSMModelsTests", dependencies: ["SSMModels", "SSMLayers", "SSMTensor", "SSMDecoding", "SSMTestSupport"], path: "Tests/SSMModelsTests"),

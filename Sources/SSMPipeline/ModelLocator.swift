@@ -4,6 +4,7 @@ import SSMModels
 /// Finds a model folder (`config.json` + `model.safetensors`) from a `--model NAME|PATH` argument.
 ///
 /// A PATH is used as is. A NAME is looked up as `models/NAME` in, in order: `$SSMSPEECH_RESOURCES`,
+/// (the name `default` means the model named in `models/DEFAULT`)
 /// the `Resources/` folder next to the executable's package (`.build/<config>/ssmspeech` → `Resources/`),
 /// and `./Resources`.
 public enum ModelLocator {
@@ -34,7 +35,11 @@ public enum ModelLocator {
         }
         let searched = resourceDirectories().map { ($0 as NSString).appendingPathComponent("models") }
         for dir in searched {
-            let candidate = (dir as NSString).appendingPathComponent(arg)
+            var name = arg
+            if arg == defaultName, let named = try? String(contentsOfFile: (dir as NSString).appendingPathComponent("DEFAULT"), encoding: .utf8) {
+                name = named.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let candidate = (dir as NSString).appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: (candidate as NSString).appendingPathComponent("config.json")) { return candidate }
         }
         throw ModelError.modelNotFound(arg, searched: searched)

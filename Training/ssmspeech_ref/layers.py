@@ -320,6 +320,72 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, d
     return (y, h) if return_last_state else y
 
 
+class _LinearRecurrence(torch.autograd.Function):
+    """h_t = a_t * h_{t-1} + b_t along dim 1, h_{-1} = h0; a, b: (B, L, E, N), h0: (B, E, N).
+
+    Forward runs the recurrence step by step over preallocated storage (L small vectorised updates);
+    backward is the adjoint recurrence run in reverse, g_t = grad_h_t + a_{t+1} g_{t+1}, with
+    grad_b_t = g_t, grad_a_t = g_t * h_{t-1}, grad_h0 = a_0 g_0. This keeps the autograd graph at a
+    single node per layer, which is what makes Mamba trainable on a CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        hs = torch.empty_like(b)
+        h = h0
+        for t in range(b.shape[1]):
+            h = torch.addcmul(b[:, t], a[:, t], h)
+            hs[:, t] = h
+        ctx.save_for_backward(a, hs, h0)
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_hs):
+        a, hs, h0 = ctx.saved_tensors
+        L = a.shape[1]
+        grad_b = torch.empty_like(grad_hs)
+        g = torch.zeros_like(h0)
+        for t in range(L - 1, -1, -1):
+            if t + 1 < L:
+                g = torch.addcmul(grad_hs[:, t], a[:, t + 1], g)
+            else:
+                g = grad_hs[:, t].clone()
+            grad_b[:, t] = g
+        prev = torch.cat([h0[:, None], hs[:, :-1]], dim=1)  # h_{t-1}
+        grad_a = grad_b * prev
+        grad_h0 = a[:, 0] * grad_b[:, 0]
+        return grad_a, grad_b, grad_h0
+
+
+def selective_scan_fast(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                        initial_state=None, return_last_state=False):
+    """Same result as selective_scan_ref (same arguments: u, delta (B, E, L), A (E, N), B, C (B, N, L)),
+    with the recurrence in `_LinearRecurrence`: discretisation is done for all steps at once,
+    the state update is one fused multiply-add per step, and the backward pass is hand-written."""
+    dtype_in = u.dtype
+    ct = torch.promote_types(u.dtype, torch.float32)
+    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(ct)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    bsz, e, L = u.shape
+    n = A.shape[1]
+    dt = delta.transpose(1, 2)  # (B, L, E)
+    a = torch.exp(dt[..., None] * A)  # (B, L, E, N)
+    b = (dt * u.transpose(1, 2))[..., None] * B.transpose(1, 2)[:, :, None, :]  # (B, L, E, N)
+    h0 = u.new_zeros(bsz, e, n) if initial_state is None else initial_state.to(ct)
+    hs = _LinearRecurrence.apply(a, b, h0)  # (B, L, E, N)
+    y = torch.einsum("blen,bnl->bel", hs, C)  # (B, E, L)
+    if D is not None:
+        y = y + u * D.to(ct)[:, None]
+    if z is not None:
+        y = y * silu(z.to(ct))
+    y = y.to(dtype_in)
+    last = hs[:, -1] if L > 0 else h0
+    return (y, last) if return_last_state else y
+
+
 # Ported from https://github.com/state-spaces/mamba/blob/main/mamba_ssm/modules/mamba_simple.py (Mamba)
 class Mamba(nn.Module):
     """Mamba v1 mixer.
@@ -377,7 +443,7 @@ class Mamba(nn.Module):
 
     # Mamba.forward (non-fused path) of mamba_simple.py, with explicit state hand-over
     def forward(self, u: torch.Tensor, conv_state: torch.Tensor | None = None,
-                ssm_state: torch.Tensor | None = None, scan: str = "chunked"):
+                ssm_state: torch.Tensor | None = None, scan: str = "fast"):
         bsz, L, _ = u.shape
         w = self.d_conv
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, L, E) each
@@ -395,7 +461,9 @@ class Mamba(nn.Module):
         A = -torch.exp(self.A_log.to(ct))  # (E, N)
         kw = dict(D=self.D.to(ct), z=z, delta_bias=self.dt_proj.bias.to(ct), delta_softplus=True,
                   initial_state=ssm_state, return_last_state=True)
-        if scan == "chunked":
+        if scan == "fast":
+            y, last = selective_scan_fast(x, dt, A, Bm, Cm, **kw)
+        elif scan == "chunked":
             y, last = selective_scan_chunked(x, dt, A, Bm, Cm, chunk_size=self.chunk_size, **kw)
         else:
             y, last = selective_scan_ref(x, dt, A, Bm, Cm, **kw)

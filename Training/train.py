@@ -1,0 +1,480 @@
+#!/usr/bin/env python3
+"""Train a streaming CTC encoder (S4D or Mamba) on JSON-lines manifests.
+
+    python Training/train.py --mixer s4d --run s4d-small --minutes 90 \
+        --train Training/data/manifests/train.jsonl \
+        --dev Training/data/manifests/test_synthetic.jsonl --dev Training/data/manifests/dev_real.jsonl
+
+* Manifests are JSON lines {"audio_filepath", "text", "duration"} (NeMo style); LibriSpeech folders
+  can be converted with Training/data_recipe/librispeech.py.
+* Runs on CPU (the default) or GPU; scales out with `torchrun --nproc_per_node N Training/train.py ...`
+  (DistributedDataParallel; each rank takes every N-th batch).
+* Time-budgeted: the learning-rate schedule (linear warm-up, cosine decay) runs over `--minutes` of
+  wall time, so a run fits a session whatever the machine's speed. Checkpoints go to
+  Training/runs/<run>/last.pt every few minutes and a run resumes from there automatically.
+* Augmentation on the fly, fresh every epoch: speed perturbation, gain, additive noise at random SNR,
+  reverberation, telephone band, vocal-tract length perturbation (frequency warping of the power
+  spectrum), SpecAugment (time and frequency masks).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from ssmspeech_ref.encoder import Encoder, EncoderConfig  # noqa: E402
+from ssmspeech_ref import features as feat  # noqa: E402
+
+VOCAB = ["<blank>", " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+CHAR_TO_ID = {c: i for i, c in enumerate(VOCAB)}
+SAMPLE_RATE = 16_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def load_manifest(path: str | Path, max_duration: float = 20.0) -> list[dict]:
+    """Reads a JSON-lines manifest; relative audio paths are resolved against the manifest's folder."""
+    path = Path(path)
+    items = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            d = json.loads(line)
+            p = Path(d["audio_filepath"])
+            if not p.is_absolute():
+                p = (path.parent / p).resolve()
+            if d.get("duration", 0) > max_duration:
+                continue
+            items.append({"audio": str(p), "text": d["text"], "duration": float(d.get("duration", 0))})
+    return items
+
+
+def encode_text(text: str) -> list[int]:
+    """Characters outside the vocabulary are dropped; runs of spaces collapse."""
+    out, prev_space = [], True
+    for ch in text.lower():
+        if ch == " ":
+            if not prev_space:
+                out.append(CHAR_TO_ID[" "])
+            prev_space = True
+        elif ch in CHAR_TO_ID:
+            out.append(CHAR_TO_ID[ch])
+            prev_space = False
+    while out and out[-1] == CHAR_TO_ID[" "]:
+        out.pop()
+    return out
+
+
+def read_audio(path: str) -> np.ndarray:
+    """Mono float32 at 16 kHz (the corpus is written at 16 kHz; other rates are resampled linearly)."""
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        n = int(round(len(x) * SAMPLE_RATE / sr))
+        x = np.interp(np.linspace(0, len(x) - 1, n), np.arange(len(x)), x).astype(np.float32)
+    return x
+
+
+def make_batches(items: list[dict], batch_seconds: float, rng: random.Random, max_batch: int = 64) -> list[list[int]]:
+    """Groups utterances of similar length so that (batch size × longest duration) ≤ batch_seconds."""
+    order = sorted(range(len(items)), key=lambda i: items[i]["duration"] + rng.random() * 0.3)
+    batches, cur, longest = [], [], 0.0
+    for i in order:
+        d = items[i]["duration"]
+        if cur and (max(longest, d) * (len(cur) + 1) > batch_seconds or len(cur) >= max_batch):
+            batches.append(cur)
+            cur, longest = [], 0.0
+        cur.append(i)
+        longest = max(longest, d)
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation (waveform level); the data recipe's richer set is used when present.
+
+try:
+    from data_recipe import augment as recipe_augment  # type: ignore
+except Exception:  # pragma: no cover - optional
+    recipe_augment = None
+
+
+def _noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    white = rng.standard_normal(n).astype(np.float32)
+    if kind == "white":
+        return white
+    spec = np.fft.rfft(white)
+    f = np.arange(len(spec), dtype=np.float32) + 1.0
+    spec = spec / (np.sqrt(f) if kind == "pink" else f)
+    return np.fft.irfft(spec, n).astype(np.float32)
+
+
+def augment_wave(x: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """Random speed, reverberation, telephone band, additive noise and gain (each with some probability)."""
+    if recipe_augment is not None and hasattr(recipe_augment, "augment_waveform"):
+        return recipe_augment.augment_waveform(x, SAMPLE_RATE, rng).astype(np.float32)
+    # speed perturbation (changes tempo and pitch together, like Kaldi's speed perturbation)
+    if rng.random() < 0.8 * strength:
+        factor = rng.uniform(0.88, 1.12)
+        n = int(len(x) / factor)
+        x = np.interp(np.arange(n) * factor, np.arange(len(x)), x).astype(np.float32)
+    # reverberation: exponentially decaying noise impulse response
+    if rng.random() < 0.35 * strength:
+        rt60 = rng.uniform(0.15, 0.8)
+        m = int(rt60 * SAMPLE_RATE)
+        t = np.arange(m) / SAMPLE_RATE
+        rir = rng.standard_normal(m).astype(np.float32) * np.exp(-6.9 * t / rt60).astype(np.float32)
+        rir[0] = 1.0 + abs(rir[0])
+        rir /= np.sqrt((rir ** 2).sum())
+        nfft = 1 << int(math.ceil(math.log2(len(x) + m)))
+        y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(rir, nfft), nfft)[: len(x)]
+        x = (y * (np.abs(x).max() / (np.abs(y).max() + 1e-9))).astype(np.float32)
+    # telephone band: 300–3400 Hz band-pass and 8-bit mu-law companding
+    if rng.random() < 0.2 * strength:
+        spec = np.fft.rfft(x)
+        f = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+        spec[(f < 300) | (f > 3400)] = 0
+        x = np.fft.irfft(spec, len(x)).astype(np.float32)
+        peak = np.abs(x).max() + 1e-9
+        y = x / peak
+        mu = 255.0
+        q = np.round((np.sign(y) * np.log1p(mu * np.abs(y)) / np.log1p(mu)) * 127) / 127
+        x = (np.sign(q) * np.expm1(np.abs(q) * np.log1p(mu)) / mu * peak).astype(np.float32)
+    # additive noise at a random SNR
+    if rng.random() < 0.5 * strength:
+        kind = rng.choice(["white", "pink", "brown"])
+        noise = _noise(len(x), kind, rng)
+        snr = rng.uniform(5, 30)
+        px = float((x ** 2).mean()) + 1e-10
+        pn = float((noise ** 2).mean()) + 1e-10
+        x = x + noise * math.sqrt(px / (pn * 10 ** (snr / 10)))
+    # gain
+    x = x * (10 ** (rng.uniform(-20, 6) / 20))
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Features (logmel-v1 in float32, batched), VTLP and SpecAugment
+
+_FB = feat.mel_filterbank(dtype=torch.float32)  # (80, 257)
+_WIN = feat.hann_window(dtype=torch.float32)  # (400)
+
+
+def warp_matrix(alpha: float, bins: int = 257) -> torch.Tensor:
+    """(bins, bins) linear-interpolation matrix W with power_warped = power @ W, i.e. the
+    spectrum read at frequency k/alpha (vocal-tract length perturbation)."""
+    src = torch.clamp(torch.arange(bins, dtype=torch.float32) / alpha, 0, bins - 1)
+    lo = src.floor().long()
+    hi = torch.clamp(lo + 1, max=bins - 1)
+    w_hi = src - lo.float()
+    m = torch.zeros(bins, bins)
+    m[lo, torch.arange(bins)] += 1 - w_hi
+    m[hi, torch.arange(bins)] += w_hi
+    return m
+
+
+def batch_features(waves: list[np.ndarray], vtlp: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mel features of each wave, padded: (B, T, 80) and lengths (B)."""
+    lens = [feat.num_frames(len(w)) for w in waves]
+    tmax = max(max(lens), 1)
+    n = (tmax - 1) * feat.HOP_LENGTH + feat.WIN_LENGTH
+    x = torch.zeros(len(waves), n)
+    for i, w in enumerate(waves):
+        k = min(len(w), n)
+        x[i, :k] = torch.from_numpy(w[:k])
+    frames = x.unfold(1, feat.WIN_LENGTH, feat.HOP_LENGTH)[:, :tmax] * _WIN  # (B, T, 400)
+    spec = torch.fft.rfft(frames, n=feat.N_FFT, dim=-1)
+    power = spec.real.square() + spec.imag.square()  # (B, T, 257)
+    if vtlp is not None:
+        power = torch.stack([p @ warp_matrix(a) if a != 1.0 else p for p, a in zip(power, vtlp)])
+    mel = power @ _FB.T
+    out = torch.log(torch.clamp(mel, min=feat.LOG_FLOOR))
+    for i, l in enumerate(lens):
+        out[i, l:] = 0
+    return out, torch.tensor(lens)
+
+
+def spec_augment(x: torch.Tensor, lens: torch.Tensor, rng: random.Random, mean: torch.Tensor) -> torch.Tensor:
+    """Two frequency masks (≤ 15 bins) and time masks (≤ 40 frames, about one per second), filled with the mean."""
+    x = x.clone()
+    for b in range(x.shape[0]):
+        for _ in range(2):
+            w = rng.randint(0, 15)
+            f0 = rng.randint(0, x.shape[2] - w)
+            x[b, :, f0:f0 + w] = mean[f0:f0 + w]
+        t_len = int(lens[b])
+        for _ in range(max(1, t_len // 100)):
+            w = rng.randint(0, min(40, max(1, t_len // 5)))
+            t0 = rng.randint(0, max(0, t_len - w))
+            x[b, t0:t0 + w, :] = mean
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+def edit_distance(a: list, b: list) -> int:
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
+        prev = cur
+    return prev[-1]
+
+
+def greedy_decode(logits: torch.Tensor, length: int) -> str:
+    ids = logits[:length].argmax(-1).tolist()
+    out, prev = [], 0
+    for i in ids:
+        if i != prev and i != 0:
+            out.append(VOCAB[i])
+        prev = i
+    return " ".join("".join(out).split())
+
+
+def normalise_ref(text: str) -> str:
+    return "".join(VOCAB[i] for i in encode_text(text))
+
+
+def evaluate(model: Encoder, items: list[dict], device, max_items: int = 300) -> dict:
+    model.eval()
+    words = werr = chars = cerr = 0
+    examples = []
+    with torch.no_grad():
+        for start in range(0, min(len(items), max_items), 8):
+            chunk = items[start:min(start + 8, max_items)]
+            waves = [read_audio(it["audio"]) for it in chunk]
+            x, lens = batch_features(waves)
+            logits = model(x.to(device)).cpu()
+            for k, it in enumerate(chunk):
+                hyp = greedy_decode(logits[k], Encoder.output_length(int(lens[k])))
+                ref = normalise_ref(it["text"])
+                words += len(ref.split())
+                werr += edit_distance(ref.split(), hyp.split())
+                chars += len(ref)
+                cerr += edit_distance(list(ref), list(hyp))
+                if len(examples) < 3:
+                    examples.append({"ref": ref, "hyp": hyp})
+    model.train()
+    return {"wer": werr / max(words, 1), "cer": cerr / max(chars, 1), "n": min(len(items), max_items), "examples": examples}
+
+
+# ---------------------------------------------------------------------------------------------
+# Model, optimiser, schedule, checkpoints
+
+SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bias")
+
+
+def build_config(args) -> EncoderConfig:
+    d = dict(mixer=args.mixer, d_model=args.d_model, n_layers=args.n_layers, norm=args.norm,
+             ffn_mult=args.ffn_mult, n_mels=80, subsample_kernel=3, vocab=VOCAB, features="logmel-v1")
+    if args.mixer == "s4d":
+        d["s4d"] = {"d_state": args.d_state}
+    else:
+        d["mamba"] = {"d_state": args.d_state, "d_conv": 4, "expand": args.expand, "dt_rank": args.dt_rank or "auto"}
+    return EncoderConfig.from_dict(d)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, ssm_lr: float, wd: float) -> torch.optim.Optimizer:
+    """AdamW; SSM dynamics parameters get no weight decay and a capped learning rate (as S4 advises)."""
+    ssm, decay, no_decay = [], [], []
+    for name, p in model.named_parameters():
+        if any(k in name for k in SSM_PARAM_NAMES):
+            ssm.append(p)
+        elif p.dim() < 2:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return torch.optim.AdamW([
+        {"params": decay, "weight_decay": wd, "lr": lr},
+        {"params": no_decay, "weight_decay": 0.0, "lr": lr},
+        {"params": ssm, "weight_decay": 0.0, "lr": ssm_lr},
+    ], betas=(0.9, 0.98), eps=1e-8)
+
+
+def lr_factor(step: int, elapsed: float, budget: float, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 5 % over the wall-time budget."""
+    if step < warmup:
+        return (step + 1) / warmup
+    frac = min(1.0, elapsed / max(budget, 1.0))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def estimate_feature_stats(items: list[dict], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = random.Random(seed)
+    pick = rng.sample(items, min(n, len(items)))
+    sums = torch.zeros(80, dtype=torch.float64)
+    sq = torch.zeros(80, dtype=torch.float64)
+    count = 0
+    for it in pick:
+        x = feat.log_mel(read_audio(it["audio"]), dtype=torch.float32).double()
+        sums += x.sum(0)
+        sq += (x * x).sum(0)
+        count += x.shape[0]
+    mean = sums / max(count, 1)
+    std = torch.sqrt(torch.clamp(sq / max(count, 1) - mean * mean, min=1e-4))
+    return mean.float(), std.float()
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", action="append", required=True, help="training manifest (repeatable)")
+    ap.add_argument("--dev", action="append", default=[], help="evaluation manifest (repeatable)")
+    ap.add_argument("--run", required=True, help="run name: checkpoints in Training/runs/<run>/")
+    ap.add_argument("--mixer", choices=["s4d", "mamba"], default="s4d")
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--n-layers", type=int, default=6)
+    ap.add_argument("--d-state", type=int, default=64, help="S4D N (64) or Mamba N (16)")
+    ap.add_argument("--expand", type=int, default=2, help="Mamba expansion")
+    ap.add_argument("--dt-rank", type=int, default=0, help="Mamba dt_rank (0 = auto)")
+    ap.add_argument("--ffn-mult", type=int, default=2)
+    ap.add_argument("--norm", choices=["layernorm", "rmsnorm"], default="layernorm")
+    ap.add_argument("--minutes", type=float, default=90, help="wall-time budget of the whole run")
+    ap.add_argument("--batch-seconds", type=float, default=160, help="audio seconds per batch (padded)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--ssm-lr", type=float, default=1e-3)
+    ap.add_argument("--wd", type=float, default=0.01)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--aug", type=float, default=1.0, help="augmentation strength (0 = off)")
+    ap.add_argument("--eval-minutes", type=float, default=15)
+    ap.add_argument("--ckpt-minutes", type=float, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time budget only)")
+    args = ap.parse_args(argv)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = 0, 1
+    if distributed:
+        import torch.distributed as dist
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    # Decaying SSM kernels and states underflow into denormals, which are 10-100x slower on x86 CPUs.
+    torch.set_flush_denormal(True)
+    torch.manual_seed(args.seed + rank)
+
+    run_dir = HERE / "runs" / args.run
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / "last.pt"
+    log_path = run_dir / "log.jsonl"
+
+    def log(obj):
+        if rank == 0:
+            obj = {"time": time.strftime("%H:%M:%S"), **obj}
+            print(json.dumps(obj), flush=True)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(obj) + "\n")
+
+    train = [it for m in args.train for it in load_manifest(m)]
+    train = [it for it in train if encode_text(it["text"])]
+    devs = {Path(m).stem: load_manifest(m) for m in args.dev}
+    cfg = build_config(args)
+    model = Encoder(cfg).to(device)
+    opt = make_optimizer(model, args.lr, args.ssm_lr, args.wd)
+    step, elapsed, epoch, resume_batch = 0, 0.0, 0, 0
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed, epoch, resume_batch = ck["step"], ck["elapsed"], ck["epoch"], ck.get("batch_index", 0)
+        log({"event": "resume", "step": step, "elapsed_min": round(elapsed / 60, 1)})
+    else:
+        mean, std = estimate_feature_stats(train, 300, args.seed)
+        model.feature_norm.mean.copy_(mean)
+        model.feature_norm.std.copy_(std)
+        cfg.save(run_dir / "config.json")
+    n_params = sum(p.numel() for p in model.parameters())
+    log({"event": "start", "params": n_params, "train_utts": len(train),
+         "train_hours": round(sum(it["duration"] for it in train) / 3600, 2), "config": cfg.to_dict() | {"vocab": len(VOCAB)},
+         "args": vars(args)})
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    budget = args.minutes * 60
+    last_ckpt = last_eval = time.time()
+    t_start = time.time() - elapsed
+    nprng = np.random.default_rng(args.seed * 1000 + rank + step)
+    pyrng = random.Random(args.seed * 7 + step)
+    done = False
+    mean_feat = model.feature_norm.mean.detach().cpu()
+    while not done:
+        batches = make_batches(train, args.batch_seconds, random.Random(args.seed + epoch))
+        batches = batches[rank::world]
+        for bi, batch in enumerate(batches):
+            if bi < resume_batch:  # resuming mid-epoch: same shuffled order, skip what was done
+                continue
+            t0 = time.time()
+            items = [train[i] for i in batch]
+            waves = [augment_wave(read_audio(it["audio"]), nprng, args.aug) if args.aug > 0 else read_audio(it["audio"])
+                     for it in items]
+            vtlp = [float(nprng.uniform(0.9, 1.1)) if args.aug > 0 and nprng.random() < 0.5 else 1.0 for _ in items]
+            x, lens = batch_features(waves, vtlp)
+            if args.aug > 0:
+                x = spec_augment(x, lens, pyrng, mean_feat)
+            targets = [torch.tensor(encode_text(it["text"])) for it in items]
+            out_lens = torch.tensor([Encoder.output_length(int(l)) for l in lens])
+            tgt_lens = torch.tensor([len(t) for t in targets])
+            logits = ddp_model(x.to(device))  # (B, L, V)
+            logp = logits.float().log_softmax(-1).transpose(0, 1)  # (L, B, V)
+            loss = F.ctc_loss(logp, torch.cat(targets).to(device), out_lens.to(device), tgt_lens.to(device),
+                              blank=0, reduction="mean", zero_infinity=True)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            elapsed = time.time() - t_start
+            factor = lr_factor(step, elapsed, budget, args.warmup)
+            for g, base in zip(opt.param_groups, (args.lr, args.lr, args.ssm_lr)):
+                g["lr"] = base * factor
+            opt.step()
+            step += 1
+            if step % 20 == 0 or step <= 5:
+                log({"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "gnorm": round(float(gnorm), 3),
+                     "lr": round(args.lr * factor, 6), "batch": len(batch), "step_s": round(time.time() - t0, 3),
+                     "elapsed_min": round(elapsed / 60, 2)})
+            now = time.time()
+            finished = elapsed >= budget or (args.max_steps and step >= args.max_steps)
+            if rank == 0 and (now - last_ckpt > args.ckpt_minutes * 60 or finished):
+                save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), step=step,
+                                elapsed=elapsed, epoch=epoch, batch_index=bi + 1, config=cfg.to_dict())
+                last_ckpt = now
+            if rank == 0 and devs and (now - last_eval > args.eval_minutes * 60 or finished):
+                for name, items_ in devs.items():
+                    log({"eval": name, "step": step, **evaluate(model, items_, device)})
+                last_eval = time.time()
+            if finished:
+                done = True
+                break
+        else:
+            epoch += 1
+            resume_batch = 0
+    log({"event": "done", "step": step, "elapsed_min": round(elapsed / 60, 1)})
+
+
+if __name__ == "__main__":
+    main()
