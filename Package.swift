@@ -30,8 +30,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
+        // Tiny C helpers that Swift cannot express (floating-point control register).
+        .target(name: "CSupport", path: "Sources/CSupport"),
+
         .target(name: "SSMAudio", dependencies: ["CSndFile", "CSoxr"], path: "Sources/SSMAudio"),
-        .target(name: "SSMTensor", dependencies: ["COpenBLAS", "CFFTW"], path: "Sources/SSMTensor"),
+        .target(name: "SSMTensor", dependencies: ["COpenBLAS", "CFFTW", "CSupport"], path: "Sources/SSMTensor"),
         .target(name: "SSMFeatures", dependencies: ["CFFTW", "SSMTensor"], path: "Sources/SSMFeatures"),
         .target(name: "SSMLayers", dependencies: ["SSMTensor", "COpenBLAS", "CFFTW"], path: "Sources/SSMLayers"),
         .target(name: "SSMModels", dependencies: ["SSMLayers", "SSMTensor", "SSMFeatures"], path: "Sources/SSMModels"),

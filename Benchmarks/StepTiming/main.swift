@@ -42,3 +42,16 @@ let s4dW = RandomWeights.s4d(h: d, n: 64, rng: &rng)
 let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(d_state: 64))
 let ss = s4d.makeState()
 measure("S4D d_model \(d) (N=64)", params: s4dW.values.reduce(0) { $0 + $1.count }) { s4d.step($0, state: ss, into: $1) }
+
+// Silence: states decay into subnormal floats; flush-to-zero keeps the step at full speed.
+let zeros = [Float](repeating: 0, count: d)
+for ftz in [false, true] {
+    if ftz { FloatingPoint.enableFlushToZero() }
+    ss.reset()
+    zeros.withUnsafeBufferPointer { z in
+        var y = [Float](repeating: 0, count: d)
+        s4d.step(Array(repeating: 1, count: d), state: ss, into: &y)
+        for _ in 0..<3000 { s4d.step(z.baseAddress!, state: ss, into: &y) }
+    }
+    measure("S4D silence, flush-to-zero \(ftz ? "on " : "off")", params: 0) { _, y in zeros.withUnsafeBufferPointer { s4d.step($0.baseAddress!, state: ss, into: y) } }
+}

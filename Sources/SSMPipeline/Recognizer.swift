@@ -52,6 +52,7 @@ public final class Recognizer {
 
     /// Feeds 16 kHz mono samples.
     public func accept(_ samples: UnsafeBufferPointer<Float>) {
+        FloatingPoint.enableFlushToZero() // per thread; callers may hop threads between chunks
         samplesSeen += samples.count
         features.accept(samples) { frame in
             if encoder.step(frame.baseAddress!, state: state) {

@@ -26,3 +26,14 @@ public enum BLAS {
                     1.0, x, Int32(inDim), w, Int32(inDim), accumulate ? 1.0 : 0.0, y, Int32(outDim))
     }
 }
+
+import CSupport
+
+/// Floating-point environment of the threads that run recurrent steps.
+public enum FloatingPoint {
+    /// Turns on flush-to-zero / denormals-are-zero for the calling thread. SSM states decay towards
+    /// zero in silence; as subnormals they would make each step many times slower. Call it on every
+    /// thread (or Dispatch work item) that steps a model; it costs a few nanoseconds.
+    @inline(__always) public static func enableFlushToZero() { ssm_enable_flush_to_zero() }
+    public static var flushToZeroEnabled: Bool { ssm_flush_to_zero_enabled() != 0 }
+}
