@@ -365,6 +365,8 @@ def main(argv=None) -> None:
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--refresh-snapshot", action="store_true",
+                    help="before each epoch, rewrite the manifests from the audio rendered so far (synthesis still running)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time budget only)")
     args = ap.parse_args(argv)
 
@@ -424,6 +426,16 @@ def main(argv=None) -> None:
     done = False
     mean_feat = model.feature_norm.mean.detach().cpu()
     while not done:
+        if epoch > 0 or args.refresh_snapshot:
+            if args.refresh_snapshot and rank == 0:
+                from data_recipe.snapshot import snapshot  # noqa: PLC0415
+                snapshot(HERE / "data")
+            if distributed:
+                dist.barrier()
+            train = [it for m in args.train for it in load_manifest(m)]
+            train = [it for it in train if encode_text(it["text"])]
+            log({"event": "epoch", "epoch": epoch, "train_utts": len(train),
+                 "train_hours": round(sum(it["duration"] for it in train) / 3600, 2)})
         batches = make_batches(train, args.batch_seconds, random.Random(args.seed + epoch))
         batches = batches[rank::world]
         for bi, batch in enumerate(batches):

@@ -1,0 +1,52 @@
+"""JSON-lines manifests in the NeMo style: one ``{"audio_filepath", "text", "duration"}`` per line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["write_manifest", "read_manifest", "audio_duration"]
+
+
+def audio_duration(path) -> float:
+    import soundfile as sf
+    info = sf.info(str(path))
+    return info.frames / float(info.samplerate)
+
+
+def write_manifest(path, entries) -> int:
+    """Writes entries (dicts with at least audio_filepath, text, duration); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for e in entries:
+            d = {"audio_filepath": str(e["audio_filepath"]), "text": e["text"],
+                 "duration": round(float(e["duration"]), 3)}
+            for k, v in e.items():
+                if k not in d:
+                    d[k] = v
+            fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def read_manifest(path, base_dir=None) -> list[dict]:
+    """Reads a JSON-lines manifest; relative audio paths are resolved against base_dir (default:
+    the manifest's folder)."""
+    path = Path(path)
+    base = Path(base_dir) if base_dir is not None else path.parent
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            d = json.loads(line)
+            p = Path(d["audio_filepath"])
+            if not p.is_absolute():
+                d["audio_filepath"] = str((base / p).resolve())
+            d["duration"] = float(d.get("duration", 0.0))
+            out.append(d)
+    return out
