@@ -109,12 +109,8 @@ def make_batches(items: list[dict], batch_seconds: float, rng: random.Random, ma
 
 
 # ---------------------------------------------------------------------------------------------
-# Augmentation (waveform level); the data recipe's richer set is used when present.
-
-try:
-    from data_recipe import augment as recipe_augment  # type: ignore
-except Exception:  # pragma: no cover - optional
-    recipe_augment = None
+# Augmentation (waveform level). Training/data_recipe/augment.py has a richer set (babble, GSM,
+# pitch shift); the shipped models were trained with this one.
 
 
 def _noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -129,8 +125,6 @@ def _noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
 
 def augment_wave(x: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
     """Random speed, reverberation, telephone band, additive noise and gain (each with some probability)."""
-    if recipe_augment is not None and hasattr(recipe_augment, "augment_waveform"):
-        return recipe_augment.augment_waveform(x, SAMPLE_RATE, rng).astype(np.float32)
     # speed perturbation (changes tempo and pitch together, like Kaldi's speed perturbation)
     if rng.random() < 0.8 * strength:
         factor = rng.uniform(0.88, 1.12)
