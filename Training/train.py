@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 from ssmspeech_ref.encoder import Encoder, EncoderConfig  # noqa: E402
 from ssmspeech_ref import features as feat  # noqa: E402
+from data_recipe.manifest import read_manifest  # noqa: E402
 
 VOCAB = ["<blank>", " ", "'"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
 CHAR_TO_ID = {c: i for i, c in enumerate(VOCAB)}
@@ -47,22 +48,10 @@ SAMPLE_RATE = 16_000
 # Data
 
 def load_manifest(path: str | Path, max_duration: float = 20.0) -> list[dict]:
-    """Reads a JSON-lines manifest; relative audio paths are resolved against the manifest's folder."""
-    path = Path(path)
-    items = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            d = json.loads(line)
-            p = Path(d["audio_filepath"])
-            if not p.is_absolute():
-                p = (path.parent / p).resolve()
-            if d.get("duration", 0) > max_duration:
-                continue
-            items.append({"audio": str(p), "text": d["text"], "duration": float(d.get("duration", 0))})
-    return items
+    """Reads a JSON-lines manifest (relative audio paths resolved against its folder), dropping
+    utterances longer than `max_duration` seconds."""
+    return [{"audio": d["audio_filepath"], "text": d["text"], "duration": d["duration"]}
+            for d in read_manifest(path) if d["duration"] <= max_duration]
 
 
 def encode_text(text: str) -> list[int]:

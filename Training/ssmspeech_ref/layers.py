@@ -280,6 +280,18 @@ def _chunk_scan_zero_init(decay: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus):
+    """Shared preamble of the scans: compute type (fp32 at least), dt bias and softplus."""
+    dtype_in = u.dtype
+    ct = torch.promote_types(u.dtype, torch.float32)
+    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(ct)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    return dtype_in, ct, u, delta, A, B, C
+
+
 def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                            initial_state=None, return_last_state=False, chunk_size: int = 32):
     """Same result as selective_scan_ref, computed chunk by chunk (chunk_size steps at a time).
@@ -291,13 +303,7 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, d
     Nothing is divided by a decay or exponentiated with a positive argument, so it is stable
     for any dt (unlike the exp(-c_k) rescaling trick, which overflows for strong decay).
     """
-    dtype_in = u.dtype
-    ct = torch.promote_types(u.dtype, torch.float32)
-    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.to(ct)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    dtype_in, ct, u, delta, A, B, C = _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus)
     bsz, e, L = u.shape
     n = A.shape[1]
     h = u.new_zeros(bsz, e, n) if initial_state is None else initial_state.to(ct)  # (B, E, N)
@@ -362,13 +368,7 @@ def selective_scan_fast(u, delta, A, B, C, D=None, z=None, delta_bias=None, delt
     """Same result as selective_scan_ref (same arguments: u, delta (B, E, L), A (E, N), B, C (B, N, L)),
     with the recurrence in `_LinearRecurrence`: discretisation is done for all steps at once,
     the state update is one fused multiply-add per step, and the backward pass is hand-written."""
-    dtype_in = u.dtype
-    ct = torch.promote_types(u.dtype, torch.float32)
-    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.to(ct)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    dtype_in, ct, u, delta, A, B, C = _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus)
     bsz, e, L = u.shape
     n = A.shape[1]
     dt = delta.transpose(1, 2)  # (B, L, E)
