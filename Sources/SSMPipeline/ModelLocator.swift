@@ -21,7 +21,8 @@ public enum ModelLocator {
             dir = dir.deletingLastPathComponent()
         }
         dirs.append(FileManager.default.currentDirectoryPath + "/Resources")
-        return dirs
+        var seen = Set<String>()
+        return dirs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }.filter { seen.insert($0).inserted }
     }
 
     public static func locate(_ nameOrPath: String?) throws -> String {
