@@ -154,7 +154,7 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
         h = self.norm(x)
         if self.kind == "s4d":
-            y, _ = self.mixer(h)
+            y, _ = self.mixer(h, return_state=False)
         else:
             y, _, _ = self.mixer(h)
         x = x + y
