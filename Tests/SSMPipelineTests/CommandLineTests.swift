@@ -88,6 +88,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(text.out, String(rows[0].dropFirst(a.count + 1)) + "\n", "text output is the transcript alone")
     }
 
+    func testDecoderOptions() throws {
+        let model = try makeModel()
+        let a = try makeWav("a.wav", seconds: 1, rate: 16_000, channels: 1)
+        // A tiny LM over the model's symbols: the beam search with it runs end to end.
+        let arpa = tmp.appendingPathComponent("lm.arpa").path
+        try "\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s>\n-0.5\ta\t-0.3\n-0.7\tb\t-0.3\n\n\\end\\\n"
+            .write(toFile: arpa, atomically: true, encoding: .utf8)
+        for args in [["--decoder", "greedy"], ["--decoder", "beam", "--beam", "4"], ["--lm", arpa, "--lm-weight", "0.8"]] {
+            let r = try run(["transcribe", "--model", model] + args + [a])
+            XCTAssertEqual(r.status, 0, "\(args): \(r.err)")
+            XCTAssertEqual(r.out.filter { $0 == "\n" }.count, 1, "\(args)")
+        }
+        let missing = try run(["transcribe", "--model", model, "--lm", tmp.appendingPathComponent("none.arpa").path, a])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.err.hasPrefix("error: ") && missing.err.contains("none.arpa"), missing.err)
+    }
+
     func testErrorsAreOneLine() throws {
         let noModel = try run(["transcribe", "--model", "no-such-model", "x.wav"])
         XCTAssertNotEqual(noModel.status, 0)
