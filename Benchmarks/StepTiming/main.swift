@@ -55,3 +55,32 @@ for ftz in [false, true] {
     }
     measure("S4D silence, flush-to-zero \(ftz ? "on " : "off")", params: 0) { _, y in zeros.withUnsafeBufferPointer { s4d.step($0.baseAddress!, state: ss, into: y) } }
 }
+
+// Full encoders in the recipe's configurations (random weights): one call per 10 ms feature frame,
+// so the per-frame figure × 100 is the encoder's compute per second of audio.
+let vocab = ["<blank>", " ", "'"] + (97...122).map { String(UnicodeScalar(UInt8($0))) }
+let encoderConfigs: [(String, EncoderConfig)] = [
+    ("encoder S4D d256×6 N64 FFN×2", EncoderConfig(mixer: .s4d, d_model: d, n_layers: 6, norm: .layernorm, ffn_mult: 2,
+                                                    s4d: .init(d_state: 64), vocab: vocab)),
+    ("encoder Mamba d256×6 E256 N8 FFN×2", EncoderConfig(mixer: .mamba, d_model: d, n_layers: 6, norm: .layernorm, ffn_mult: 2,
+                                                          mamba: .init(d_state: 8, d_conv: 4, expand: 1, dt_rank: 16), vocab: vocab)),
+]
+for (label, cfg) in encoderConfigs {
+    let tensors = RandomWeights.encoderTensors(cfg, seed: 5)
+    let enc = try Encoder(config: cfg, weights: WeightStore(tensors: tensors))
+    let st = enc.makeState()
+    var rng2 = SeededRandom(seed: 9)
+    let feats = rng2.normals(80 * 64)
+    var t0 = DispatchTime.now().uptimeNanoseconds
+    var samples: [Double] = []
+    feats.withUnsafeBufferPointer { f in
+        for rep in 0..<6 {
+            t0 = DispatchTime.now().uptimeNanoseconds
+            for i in 0..<(frames / 4) { _ = enc.step(f.baseAddress! + (i % 64) * 80, state: st) }
+            if rep > 0 { samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(frames / 4) / 1000) }
+        }
+    }
+    samples.sort()
+    print(String(format: "%-34@ params %9d   per 10 ms frame median %7.2f µs  → encoder RTF %.4f",
+                 label as NSString, enc.parameterCount, samples[2], samples[2] * 100 / 1e6))
+}
