@@ -244,6 +244,27 @@ class S4D(nn.Module):
 # ---------------------------------------------------------------------------
 
 
+def _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus):
+    """Shared preamble of the scans: compute type (fp32 at least), dt bias and softplus."""
+    dtype_in = u.dtype
+    ct = torch.promote_types(u.dtype, torch.float32)
+    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(ct)[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    return dtype_in, ct, u, delta, A, B, C
+
+
+def _scan_output(y, u, D, z, ct, dtype_in):
+    """Shared epilogue of the scans: skip term D·u, SiLU(z) gate, cast back to the input dtype."""
+    if D is not None:
+        y = y + u * D.to(ct)[:, None]
+    if z is not None:
+        y = y * silu(z.to(ct))
+    return y.to(dtype_in)
+
+
 # Ported from selective_scan_ref in
 # https://github.com/state-spaces/mamba/blob/main/mamba_ssm/ops/selective_scan_interface.py
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -255,13 +276,7 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t;  y_t = C_t . h_t + D u_t;  y *= silu(z).
     Computes in float32 at least. Returns y (B, E, L) [, last_state (B, E, N)].
     """
-    dtype_in = u.dtype
-    ct = torch.promote_types(u.dtype, torch.float32)
-    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.to(ct)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    dtype_in, ct, u, delta, A, B, C = _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus)
     bsz, e, L = u.shape
     h = u.new_zeros(bsz, e, A.shape[1]) if initial_state is None else initial_state.to(ct)
     ys = []
@@ -271,11 +286,7 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
         h = dA * h + dBu
         ys.append(torch.einsum("ben,bn->be", h, C[:, :, t]))
     y = torch.stack(ys, dim=-1) if ys else u.new_zeros(bsz, e, 0)  # (B, E, L)
-    if D is not None:
-        y = y + u * D.to(ct)[:, None]
-    if z is not None:
-        y = y * silu(z.to(ct))
-    y = y.to(dtype_in)
+    y = _scan_output(y, u, D, z, ct, dtype_in)
     return (y, h) if return_last_state else y
 
 
@@ -293,18 +304,6 @@ def _chunk_scan_zero_init(decay: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
             decay = torch.cat([decay[..., :s], decay[..., s:] * decay[..., :-s]], dim=-1)
         s *= 2
     return x
-
-
-def _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus):
-    """Shared preamble of the scans: compute type (fp32 at least), dt bias and softplus."""
-    dtype_in = u.dtype
-    ct = torch.promote_types(u.dtype, torch.float32)
-    u, delta, A, B, C = (t.to(ct) for t in (u, delta, A, B, C))
-    if delta_bias is not None:
-        delta = delta + delta_bias.to(ct)[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
-    return dtype_in, ct, u, delta, A, B, C
 
 
 def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -333,11 +332,7 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, d
         ys.append(torch.einsum("bent,bnt->bet", hs, C[:, :, s0:s1]))  # (B, E, T)
         h = hs[..., -1]
     y = torch.cat(ys, dim=-1) if ys else u.new_zeros(bsz, e, 0)
-    if D is not None:
-        y = y + u * D.to(ct)[:, None]
-    if z is not None:
-        y = y * silu(z.to(ct))
-    y = y.to(dtype_in)
+    y = _scan_output(y, u, D, z, ct, dtype_in)
     return (y, h) if return_last_state else y
 
 
@@ -392,11 +387,7 @@ def selective_scan_fast(u, delta, A, B, C, D=None, z=None, delta_bias=None, delt
     h0 = u.new_zeros(bsz, e, n) if initial_state is None else initial_state.to(ct)
     hs = _LinearRecurrence.apply(a, b, h0)  # (B, L, E, N)
     y = torch.einsum("blen,bnl->bel", hs, C)  # (B, E, L)
-    if D is not None:
-        y = y + u * D.to(ct)[:, None]
-    if z is not None:
-        y = y * silu(z.to(ct))
-    y = y.to(dtype_in)
+    y = _scan_output(y, u, D, z, ct, dtype_in)
     last = hs[:, -1] if L > 0 else h0
     return (y, last) if return_last_state else y
 
