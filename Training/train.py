@@ -249,7 +249,7 @@ def evaluate(model: Encoder, items: list[dict], device, max_items: int = 300) ->
             x, lens = batch_features(waves)
             logits = model(x.to(device)).cpu()
             for k, it in enumerate(chunk):
-                hyp = greedy_decode(logits[k], Encoder.output_length(int(lens[k])))
+                hyp = greedy_decode(logits[k], model.output_length(int(lens[k])))
                 ref = normalise_ref(it["text"])
                 words += len(ref.split())
                 werr += edit_distance(ref.split(), hyp.split())
@@ -269,7 +269,8 @@ SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bia
 
 def build_config(args) -> EncoderConfig:
     d = dict(mixer=args.mixer, d_model=args.d_model, n_layers=args.n_layers, norm=args.norm,
-             ffn_mult=args.ffn_mult, n_mels=80, subsample_kernel=3, vocab=VOCAB, features="logmel-v1")
+             ffn_mult=args.ffn_mult, n_mels=80, subsample_kernel=3, subsample_strides=list(args.strides),
+             vocab=VOCAB, features="logmel-v1")
     if args.mixer == "s4d":
         d["s4d"] = {"d_state": args.d_state}
     else:
@@ -337,6 +338,12 @@ def main(argv=None) -> None:
     ap.add_argument("--dt-rank", type=int, default=0, help="Mamba dt_rank (0 = auto)")
     ap.add_argument("--ffn-mult", type=int, default=2)
     ap.add_argument("--norm", choices=["layernorm", "rmsnorm"], default="layernorm")
+    ap.add_argument("--strides", type=int, nargs=2, default=[3, 1], metavar=("S1", "S2"),
+                    help="strides of the two front-end convolutions: 3 1 = 30 ms output frames (default; "
+                         "character CTC needs the room), 2 2 = 40 ms")
+    ap.add_argument("--init", default="",
+                    help="start a new run from the weights of another run's checkpoint (shapes must match; "
+                         "optimizer and schedule start fresh)")
     ap.add_argument("--minutes", type=float, default=90, help="wall-time budget of the whole run")
     ap.add_argument("--batch-seconds", type=float, default=160, help="audio seconds per batch (padded)")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -391,6 +398,12 @@ def main(argv=None) -> None:
         opt.load_state_dict(ck["opt"])
         step, elapsed, epoch, resume_batch = ck["step"], ck["elapsed"], ck["epoch"], ck.get("batch_index", 0)
         log({"event": "resume", "step": step, "elapsed_min": round(elapsed / 60, 1)})
+    elif args.init:
+        src = Path(args.init)
+        src = src if src.is_file() else HERE / "runs" / args.init / "last.pt"
+        model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
+        cfg.save(run_dir / "config.json")
+        log({"event": "init", "from": str(src)})
     else:
         mean, std = estimate_feature_stats(train, 300, args.seed)
         model.feature_norm.mean.copy_(mean)
@@ -433,7 +446,7 @@ def main(argv=None) -> None:
             if args.aug > 0:
                 x = spec_augment(x, lens, pyrng, mean_feat)
             targets = [torch.tensor(encode_text(it["text"])) for it in items]
-            out_lens = torch.tensor([Encoder.output_length(int(l)) for l in lens])
+            out_lens = torch.tensor([model.output_length(int(l)) for l in lens])
             tgt_lens = torch.tensor([len(t) for t in targets])
             logits = ddp_model(x.to(device))  # (B, L, V)
             logp = logits.float().log_softmax(-1).transpose(0, 1)  # (L, B, V)

@@ -16,7 +16,7 @@ struct EncoderBlock {
     let fc2: Linear?
 }
 
-/// The streaming CTC encoder: feature norm → causal conv subsampling (×4) → SSM blocks → CTC head.
+/// The streaming CTC encoder: feature norm → causal conv subsampling (×s1·s2) → SSM blocks → CTC head.
 ///
 /// Weights are bound explicitly by their checkpoint names (Docs/ARCHITECTURE.md). Two ways to run:
 /// `forward(_:)` over a whole feature sequence (parallel mode: FFT convolution for S4D, batched
@@ -42,8 +42,10 @@ public final class Encoder {
         let d = config.d_model, f = config.n_mels, k = config.subsample_kernel
         featureMean = try w.take("feature_norm.mean", shape: [f])
         featureStd = try w.take("feature_norm.std", shape: [f])
-        conv1 = try CausalConv1d(w.scoped("subsample.conv1"), inChannels: f, outChannels: d, kernelSize: k, stride: 2)
-        conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k, stride: 2)
+        conv1 = try CausalConv1d(w.scoped("subsample.conv1"), inChannels: f, outChannels: d, kernelSize: k,
+                                stride: config.strides[0])
+        conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k,
+                                stride: config.strides[1])
         var blocks: [EncoderBlock] = []
         for i in 0..<config.n_layers {
             let lw = w.scoped("layers.\(i)")
@@ -81,7 +83,7 @@ public final class Encoder {
 
     // MARK: Parallel mode
 
-    /// Logits `(L, V)` for a whole feature sequence `(T, F)`, with `L = ceil(ceil(T/2)/2)`.
+    /// Logits `(L, V)` for a whole feature sequence `(T, F)`, with `L = ceil(ceil(T/s1)/s2)`.
     public func forward(_ features: Matrix) -> Matrix {
         let f = config.n_mels
         precondition(features.cols == f, "encoder expects \(f) mel bins, got \(features.cols)")

@@ -15,6 +15,8 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var ffn_mult: Int
     public var n_mels: Int
     public var subsample_kernel: Int
+    /// Strides `[s1, s2]` of the two front-end convolutions; absent means `[2, 2]` (40 ms output frames).
+    public var subsample_strides: [Int]?
     public var s4d: S4D.Config?
     public var mamba: Mamba.Config?
     /// CTC output symbols; index 0 is the blank.
@@ -22,15 +24,19 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var features: String
 
     public init(mixer: MixerKind, d_model: Int, n_layers: Int, norm: NormKind, ffn_mult: Int = 0, n_mels: Int = 80,
-                subsample_kernel: Int = 3, s4d: S4D.Config? = nil, mamba: Mamba.Config? = nil, vocab: [String],
-                features: String = "logmel-v1") {
+                subsample_kernel: Int = 3, subsample_strides: [Int]? = nil, s4d: S4D.Config? = nil,
+                mamba: Mamba.Config? = nil, vocab: [String], features: String = "logmel-v1") {
         self.mixer = mixer; self.d_model = d_model; self.n_layers = n_layers; self.norm = norm
         self.ffn_mult = ffn_mult; self.n_mels = n_mels; self.subsample_kernel = subsample_kernel
+        self.subsample_strides = subsample_strides
         self.s4d = s4d; self.mamba = mamba; self.vocab = vocab; self.features = features
     }
 
-    /// Feature frames per encoder output frame (two stride-2 convolutions).
-    public static let subsampling = 4
+    /// The two front-end strides, `[2, 2]` when the config does not say.
+    public var strides: [Int] { subsample_strides ?? [2, 2] }
+
+    /// Feature frames (10 ms each) per encoder output frame: `s1 · s2`.
+    public var subsampling: Int { strides[0] * strides[1] }
 
     public static func load(path: String) throws -> EncoderConfig {
         let data: Data
@@ -51,6 +57,9 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         guard features == "logmel-v1" else { throw bad("unknown feature spec '\(features)'") }
         guard d_model > 0, n_layers >= 0, n_mels > 0, subsample_kernel > 0, ffn_mult >= 0 else {
             throw bad("sizes must be positive")
+        }
+        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
+            throw bad("subsample_strides must be two positive integers, got \(strides)")
         }
         guard vocab.count >= 2 else { throw bad("vocab needs a blank and at least one symbol") }
         switch mixer {

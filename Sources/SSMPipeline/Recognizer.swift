@@ -59,7 +59,7 @@ public final class Recognizer {
         features = LogMelExtractor(config: .logmelV1)
         state = encoder.makeState()
         decoder = choice.make(vocabulary: encoder.config.vocab)
-        frameDuration = Double(FeatureConfig.logmelV1.hopLength * EncoderConfig.subsampling) / Double(FeatureConfig.logmelV1.sampleRate)
+        frameDuration = Double(FeatureConfig.logmelV1.hopLength * encoder.config.subsampling) / Double(FeatureConfig.logmelV1.sampleRate)
     }
 
     /// Starts a new utterance.

@@ -25,15 +25,18 @@ final class EncoderTests: XCTestCase {
             EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, s4d: .init(d_state: 16), vocab: Self.vocab),
             EncoderConfig(mixer: .mamba, d_model: 24, n_layers: 2, norm: .rmsnorm, ffn_mult: 0,
                           mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 2), vocab: Self.vocab),
+            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 1, norm: .rmsnorm, ffn_mult: 0, subsample_strides: [3, 1],
+                          s4d: .init(d_state: 16), vocab: Self.vocab),
         ]
         for (i, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
             var rng = SeededRandom(seed: 99)
             let feats = rng.matrix(1001, 80)
             let whole = enc.forward(feats)
-            XCTAssertEqual(whole.rows, 251) // ceil(ceil(1001/2)/2)
+            // ceil(ceil(1001/s1)/s2): 251 for strides 2·2, 334 for 3·1
+            XCTAssertEqual(whole.rows, c.strides == [3, 1] ? 334 : 251)
             let diff = whole.maxAbsDifference(streamed(enc, feats))
-            print("encoder \(c.mixer) step vs forward (1001 frames): max abs diff \(diff)")
+            print("encoder \(c.mixer) strides \(c.strides) step vs forward (1001 frames): max abs diff \(diff)")
             XCTAssertLessThanOrEqual(diff, 1e-4)
         }
     }

@@ -19,7 +19,6 @@ import torch.nn as nn
 from .layers import CausalConv1d, LayerNorm, Mamba, RMSNorm, S4D, gelu
 
 FORMAT = "ssmspeech-encoder-v1"
-SUBSAMPLE_STRIDE = 2
 
 
 @dataclass
@@ -47,6 +46,9 @@ class EncoderConfig:
     ffn_mult: int = 0
     n_mels: int = 80
     subsample_kernel: int = 3
+    # Strides of the two front-end convolutions; their product is the frame rate divisor
+    # (2·2 = 40 ms output frames, 3·1 = 30 ms).
+    subsample_strides: list[int] = field(default_factory=lambda: [2, 2])
     s4d: S4DConfig = field(default_factory=S4DConfig)
     mamba: MambaConfig = field(default_factory=MambaConfig)
     vocab: list[str] = field(default_factory=lambda: ["<blank>"])
@@ -59,6 +61,8 @@ class EncoderConfig:
             raise ValueError(f"unknown mixer {self.mixer!r}")
         if self.norm not in ("layernorm", "rmsnorm"):
             raise ValueError(f"unknown norm {self.norm!r}")
+        if len(self.subsample_strides) != 2 or min(self.subsample_strides) < 1:
+            raise ValueError(f"subsample_strides must be two positive ints, got {self.subsample_strides!r}")
         if self.features != "logmel-v1":
             raise ValueError(f"unknown features {self.features!r}")
 
@@ -110,12 +114,12 @@ class FeatureNorm(nn.Module):
 
 
 class Subsample(nn.Module):
-    """Two causal stride-2 convolutions with GELU: T -> ceil(ceil(T/2)/2)."""
+    """Two causal strided convolutions with GELU: T -> ceil(ceil(T/s1)/s2)."""
 
-    def __init__(self, n_mels: int, d_model: int, kernel: int):
+    def __init__(self, n_mels: int, d_model: int, kernel: int, strides: list[int]):
         super().__init__()
-        self.conv1 = CausalConv1d(n_mels, d_model, kernel, SUBSAMPLE_STRIDE)  # weight (D, F, K), bias (D)
-        self.conv2 = CausalConv1d(d_model, d_model, kernel, SUBSAMPLE_STRIDE)  # weight (D, D, K), bias (D)
+        self.conv1 = CausalConv1d(n_mels, d_model, kernel, strides[0])  # weight (D, F, K), bias (D)
+        self.conv2 = CausalConv1d(d_model, d_model, kernel, strides[1])  # weight (D, D, K), bias (D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, L, D)
         return gelu(self.conv2(gelu(self.conv1(x))))
@@ -185,7 +189,7 @@ class Encoder(nn.Module):
 
     Streaming: `init_state(batch_size)` resets (and returns) the stream state, then
     `step_frame(frame)` per 10 ms feature frame (B, F) or (F) returns logits (B, V) or (V)
-    whenever a 40 ms output is ready (on feature frames 0, 4, 8, ...), else None.
+    whenever an output frame is ready (with strides 2·2: on feature frames 0, 4, 8, ...), else None.
     The streamed logits equal `forward` on the whole sequence.
     """
 
@@ -193,15 +197,21 @@ class Encoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.feature_norm = FeatureNorm(cfg.n_mels)
-        self.subsample = Subsample(cfg.n_mels, cfg.d_model, cfg.subsample_kernel)
+        self.subsample = Subsample(cfg.n_mels, cfg.d_model, cfg.subsample_kernel, cfg.subsample_strides)
         self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.norm_f = _make_norm(cfg.norm, cfg.d_model)
         self.ctc_head = nn.Linear(cfg.d_model, cfg.vocab_size)  # weight (V, D), bias (V)
         self._stream = None
 
-    @staticmethod
-    def output_length(t: int) -> int:
-        return math.ceil(math.ceil(t / SUBSAMPLE_STRIDE) / SUBSAMPLE_STRIDE)
+    def output_length(self, t: int) -> int:
+        s1, s2 = self.cfg.subsample_strides
+        return math.ceil(math.ceil(t / s1) / s2)
+
+    @property
+    def frame_seconds(self) -> float:
+        """Audio seconds per output frame (10 ms feature hop × the two strides)."""
+        s1, s2 = self.cfg.subsample_strides
+        return 0.01 * s1 * s2
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.subsample(self.feature_norm(features))  # (B, L, D)

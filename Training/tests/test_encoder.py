@@ -11,6 +11,8 @@ CONFIGS = {
                          s4d=S4DConfig(d_state=8), vocab=VOCAB),
     "mamba": EncoderConfig(mixer="mamba", d_model=16, n_layers=2, norm="rmsnorm", ffn_mult=0,
                            mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2), vocab=VOCAB),
+    "s4d-30ms": EncoderConfig(mixer="s4d", d_model=16, n_layers=1, norm="rmsnorm", ffn_mult=0,
+                              subsample_strides=[3, 1], s4d=S4DConfig(d_state=8), vocab=VOCAB),
 }
 
 
@@ -23,14 +25,15 @@ def _encoder(kind, seed=0):
     return enc
 
 
-@pytest.mark.parametrize("kind", ["s4d", "mamba"])
+@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms"])
 @pytest.mark.parametrize("T", [1, 4, 5, 50, 53])
 @torch.no_grad()
 def test_streaming_equals_forward(kind, T):
     enc = _encoder(kind, seed=T)
     x = -5.0 + 3.0 * torch.randn(2, T, 80)
     y = enc(x)
-    L = Encoder.output_length(T)
+    L = enc.output_length(T)
+    every = enc.cfg.subsample_strides[0] * enc.cfg.subsample_strides[1]
     assert y.shape == (2, L, 6)
     enc.init_state(2)
     outs, ready_at = [], []
@@ -39,7 +42,7 @@ def test_streaming_equals_forward(kind, T):
         if o is not None:
             outs.append(o)
             ready_at.append(t)
-    assert ready_at == list(range(0, T, 4))  # a 40 ms output on feature frames 0, 4, 8, ...
+    assert ready_at == list(range(0, T, every))  # strides 2·2: a 40 ms output on feature frames 0, 4, 8, ...
     assert (torch.stack(outs, dim=1) - y).abs().max().item() <= 1e-4
     assert y.abs().max() > 0.05
 
@@ -56,7 +59,16 @@ def test_streaming_single_stream_1d():
 
 
 def test_output_length():
-    assert [Encoder.output_length(t) for t in (0, 1, 2, 3, 4, 5, 8, 9, 50)] == [0, 1, 1, 1, 1, 2, 2, 3, 13]
+    ts = (0, 1, 2, 3, 4, 5, 8, 9, 50)
+    assert [_encoder("s4d").output_length(t) for t in ts] == [0, 1, 1, 1, 1, 2, 2, 3, 13]
+    assert [_encoder("s4d-30ms").output_length(t) for t in ts] == [0, 1, 1, 1, 2, 2, 3, 3, 17]
+    assert _encoder("s4d").frame_seconds == pytest.approx(0.04)
+    assert _encoder("s4d-30ms").frame_seconds == pytest.approx(0.03)
+
+
+def test_bad_strides_rejected():
+    with pytest.raises(ValueError, match="subsample_strides"):
+        EncoderConfig(mixer="s4d", subsample_strides=[2, 0], vocab=VOCAB)
 
 
 def test_state_dict_names():
@@ -95,12 +107,15 @@ def test_state_dict_names():
 
 def test_config_json_roundtrip_and_doc_example():
     doc = ('{"format": "ssmspeech-encoder-v1", "mixer": "mamba", "d_model": 256, "n_layers": 6,'
-           ' "norm": "rmsnorm", "ffn_mult": 0, "n_mels": 80, "subsample_kernel": 3,'
+           ' "norm": "rmsnorm", "ffn_mult": 0, "n_mels": 80, "subsample_kernel": 3, "subsample_strides": [3, 1],'
            ' "s4d": {"d_state": 64}, "mamba": {"d_state": 16, "d_conv": 4, "expand": 2, "dt_rank": 16},'
            ' "vocab": ["<blank>", " ", "a", "..."], "features": "logmel-v1"}')
     cfg = EncoderConfig.from_json(doc)
     assert cfg.mamba.dt_rank == 16 and cfg.d_model == 256 and cfg.vocab_size == 4
     assert json.loads(cfg.to_json()) == json.loads(doc)
+    old = json.loads(doc)
+    del old["subsample_strides"]  # configs written before the field existed mean 40 ms frames
+    assert EncoderConfig.from_dict(old).subsample_strides == [2, 2]
     for kind, c in CONFIGS.items():
         assert EncoderConfig.from_json(c.to_json()) == c
     with pytest.raises(ValueError):
