@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, each wrapped once (module map + pkg-config).
@@ -39,7 +40,8 @@ let package = Package(
         .target(name: "SSMLayers", dependencies: ["SSMTensor", "COpenBLAS", "CFFTW"], path: "Sources/SSMLayers"),
         .target(name: "SSMModels", dependencies: ["SSMLayers", "SSMTensor", "SSMFeatures"], path: "Sources/SSMModels"),
         .target(name: "SSMDecoding", dependencies: ["SSMTensor"], path: "Sources/SSMDecoding"),
-        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor"],
+        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor",
+                                                    .product(name: "Histogram", package: "hdrhistogram-swift")],
                 path: "Sources/SSMPipeline"),
         .executableTarget(
             name: "SSMSpeechCLI",

@@ -17,12 +17,21 @@ public enum ModelLocator {
         var dir = exe.deletingLastPathComponent()
         for _ in 0..<5 {
             let candidate = dir.appendingPathComponent("Resources")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("models").path) { dirs.append(candidate.path); break }
+            if ["models", "bench", "samples"].contains(where: { FileManager.default.fileExists(atPath: candidate.appendingPathComponent($0).path) }) {
+                dirs.append(candidate.path)
+                break
+            }
             dir = dir.deletingLastPathComponent()
         }
         dirs.append(FileManager.default.currentDirectoryPath + "/Resources")
         var seen = Set<String>()
         return dirs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }.filter { seen.insert($0).inserted }
+    }
+
+    /// The first existing `relativePath` (e.g. "bench/bench.wav") under the resource directories.
+    public static func resource(_ relativePath: String) -> String? {
+        resourceDirectories().map { ($0 as NSString).appendingPathComponent(relativePath) }
+            .first { FileManager.default.fileExists(atPath: $0) }
     }
 
     public static func locate(_ nameOrPath: String?) throws -> String {

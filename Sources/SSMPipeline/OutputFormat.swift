@@ -31,8 +31,19 @@ public enum TranscriptFormatter {
 
     /// `{"file":…, "text":…, "duration":s, "words":[{"word":…, "start":s, "end":s}], "rtf":…}` on one line.
     public static func json(file: String, transcript t: Transcript, rtf: Double) -> String {
-        let words = t.words.map { "{\"word\":\(jsonString($0.word)),\"start\":\(number($0.start)),\"end\":\(number($0.end))}" }
-        return "{\"file\":\(jsonString(file)),\"text\":\(jsonString(t.text)),\"duration\":\(number(t.duration)),\"words\":[\(words.joined(separator: ","))],\"rtf\":\(number(rtf, 5))}"
+        "{\"file\":\(jsonString(file)),\"text\":\(jsonString(t.text)),\"duration\":\(number(t.duration)),\"words\":\(wordsJSON(t.words)),\"rtf\":\(number(rtf, 5))}"
+    }
+
+    private static func wordsJSON(_ words: [WordTiming]) -> String {
+        "[" + words.map { "{\"word\":\(jsonString($0.word)),\"start\":\(number($0.start)),\"end\":\(number($0.end))}" }
+            .joined(separator: ",") + "]"
+    }
+
+    /// One `stream --json` line: `{"type":"partial"|"final", "text":…, "start":s, "end":s}`; finals also
+    /// carry `"words"`.
+    public static func streamEvent(final: Bool, utterance u: Utterance) -> String {
+        let head = "{\"type\":\(final ? "\"final\"" : "\"partial\""),\"text\":\(jsonString(u.text)),\"start\":\(number(u.start)),\"end\":\(number(u.end))"
+        return head + (final ? ",\"words\":\(wordsJSON(u.words))}" : "}")
     }
 
     static func timestamp(_ seconds: Double, separator: Character) -> String {

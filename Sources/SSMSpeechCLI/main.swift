@@ -7,7 +7,7 @@ struct SSMSpeech: ParsableCommand {
         commandName: "ssmspeech",
         abstract: "Streaming speech recognition with state-space-model (S4D, Mamba) encoders.",
         discussion: "Results go to stdout; progress and diagnostics to stderr. Errors print one 'error: …' line.",
-        subcommands: [Transcribe.self])
+        subcommands: [Transcribe.self, Stream.self, Bench.self])
 }
 
 Console.installSignalHandling()

@@ -36,14 +36,162 @@ final class CommandLineTests: XCTestCase {
     }
 
     /// A model folder with random weights: the transcript is gibberish but the whole path runs.
-    func makeModel() throws -> String {
+    /// `blankBias` makes the blank likelier, so that the arg-max path pauses and endpoints happen.
+    func makeModel(blankBias: Float = 0) throws -> String {
         let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 1, norm: .rmsnorm,
                               mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b"])
         let dir = tmp.appendingPathComponent("model")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try JSONEncoder().encode(c).write(to: dir.appendingPathComponent("config.json"))
-        try SafeTensors.serialize(RandomWeights.encoderTensors(c, seed: 3)).write(to: dir.appendingPathComponent("model.safetensors"))
+        var t = RandomWeights.encoderTensors(c, seed: 3)
+        t["ctc_head.bias"]!.values[0] += blankBias
+        try SafeTensors.serialize(t).write(to: dir.appendingPathComponent("model.safetensors"))
         return dir.path
+    }
+
+    /// The random model of RecognitionPipelineTests (blank made likelier): on the bundled speech sample
+    /// its arg-max path pauses often enough for several endpoints at 0.09 s.
+    func makeSpeechModel() throws -> String {
+        let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 2, norm: .rmsnorm, subsample_strides: [3, 1],
+                              mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
+        let dir = tmp.appendingPathComponent("speech-model")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try JSONEncoder().encode(c).write(to: dir.appendingPathComponent("config.json"))
+        var t = RandomWeights.encoderTensors(c, seed: 21)
+        t["ctc_head.bias"]!.values[0] += 1.0
+        try SafeTensors.serialize(t).write(to: dir.appendingPathComponent("model.safetensors"))
+        return dir.path
+    }
+
+    /// Runs `ssmspeech args` with `input` written to its stdin in random pieces at random moments.
+    /// `interruptAfter`: send SIGINT that many seconds after the input was written, leaving stdin open.
+    func runStreaming(_ args: [String], input: [UInt8], seed: UInt64, interruptAfter: Double? = nil)
+        throws -> (out: String, err: String, status: Int32) {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let inPipe = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = Shared(Data()), e = Shared(Data())
+        let readers = DispatchGroup()
+        DispatchQueue.global().async(group: readers) { o.value = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: readers) { e.value = err.fileHandleForReading.readDataToEndOfFile() }
+        var rng = SeededRandom(seed: seed)
+        var off = 0
+        let fd = inPipe.fileHandleForWriting.fileDescriptor
+        while off < input.count {
+            let n = min(input.count - off, 1 + Int(rng.uniform(0, 1) < 0.3 ? rng.uniform(0, 16) : rng.uniform(0, 9_000)))
+            let w = input[off..<(off + n)].withUnsafeBytes { write(fd, $0.baseAddress, n) }
+            if w <= 0 { break }
+            off += w
+            if rng.uniform(0, 1) < 0.05 { usleep(UInt32(rng.uniform(0, 20_000))) }
+        }
+        if let delay = interruptAfter {
+            usleep(UInt32(delay * 1e6))
+            kill(p.processIdentifier, SIGINT)
+        } else {
+            try inPipe.fileHandleForWriting.close()
+        }
+        readers.wait()
+        p.waitUntilExit()
+        return (String(decoding: o.value, as: UTF8.self), String(decoding: e.value, as: UTF8.self), p.terminationStatus)
+    }
+
+    func jsonLines(_ s: String) throws -> [[String: Any]] {
+        try s.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// `stream` on stdin (WAV header, or raw PCM described by flags), bytes arriving in random pieces at
+    /// random moments: the finals joined equal `transcribe` of the same audio.
+    func testStreamFinalsEqualTranscribe() throws {
+        let model = try makeSpeechModel()
+        let speech = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Resources/samples/sample.wav").path
+        let endpoint = ["--endpoint-seconds", "0.09"]
+        let t = try run(["transcribe", "--model", model, "--format", "json"] + endpoint + [speech])
+        XCTAssertEqual(t.status, 0, t.err)
+        let expected = try jsonLines(t.out)[0]["text"] as! String
+        XCTAssertFalse(expected.isEmpty, "the test needs a non-empty transcript")
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: speech)))
+        for seed: UInt64 in [1, 2] {
+            let r = try runStreaming(["stream", "--model", model, "--json"] + endpoint, input: bytes, seed: seed)
+            XCTAssertEqual(r.status, 0, r.err)
+            let events = try jsonLines(r.out)
+            let finals = events.filter { $0["type"] as? String == "final" }
+            XCTAssertGreaterThanOrEqual(finals.count, 2, "endpoints split the stream")
+            XCTAssertTrue(events.contains { $0["type"] as? String == "partial" }, "partials while audio arrives")
+            XCTAssertTrue(finals.allSatisfy { $0["words"] is [Any] && $0["start"] is Double && $0["end"] is Double })
+            XCTAssertEqual(finals.map { $0["text"] as! String }.joined(separator: " "), expected, "seed \(seed)")
+        }
+        // Raw PCM: 16-bit little-endian interleaved stereo at 22.05 kHz, no header, against the same audio as WAV.
+        let wav = try makeWav("s.wav", seconds: 3, rate: 22_050, channels: 2)
+        let tw = try run(["transcribe", "--model", model, wav])
+        XCTAssertEqual(tw.status, 0, tw.err)
+        let raw = Array([UInt8](try Data(contentsOf: URL(fileURLWithPath: wav)))[44...])
+        let r = try runStreaming(["stream", "--model", model, "--rate", "22050", "--channels", "2"], input: raw, seed: 3)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.out.split(separator: "\n").joined(separator: " ") + "\n", tw.out, "plain output: one line per final")
+    }
+
+    /// SIGINT in the middle of a stream: the final result is flushed and the exit status is 0.
+    func testStreamInterruptFlushesFinal() throws {
+        let model = try makeModel()
+        let wav = try makeWav("i.wav", seconds: 3, rate: 16_000, channels: 1)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: wav)))
+        let r = try runStreaming(["stream", "--model", model, "--json", "--endpoint-seconds", "0"], input: bytes, seed: 4,
+                                 interruptAfter: 1.0)
+        XCTAssertEqual(r.status, 0, r.err)
+        let events = try jsonLines(r.out)
+        XCTAssertEqual(events.last?["type"] as? String, "final", r.out)
+        XCTAssertEqual(events.filter { $0["type"] as? String == "final" }.count, 1)
+    }
+
+    /// A closed stdout (`| head -1`) ends `stream` quietly with status 0.
+    func testStreamClosedStdoutIsQuiet() throws {
+        let model = try makeModel()
+        let wav = try makeWav("c.wav", seconds: 4, rate: 16_000, channels: 1)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["stream", "--model", model, "--json"]
+        let out = Pipe(), err = Pipe()
+        p.standardInput = FileHandle(forReadingAtPath: wav)
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        _ = out.fileHandleForReading.availableData // the first partial
+        try out.fileHandleForReading.close()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: e, as: UTF8.self), "")
+    }
+
+    func testStreamRejectsBadFormatFlags() throws {
+        let r = try run(["stream", "--channels", "0"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
+        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+    }
+
+    /// `bench --json` reports every figure of the contract on the bundled recording and alignment.
+    func testBenchJSON() throws {
+        let model = try makeSpeechModel()
+        let r = try run(["bench", "--model", model, "--json", "--chunk-ms", "160"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let o = try jsonLines(r.out)[0]
+        for key in ["rtf", "chunk_ms_p50", "chunk_ms_p90", "chunk_ms_p99", "chunk_ms_max", "final_ms", "peak_rss_mb"] {
+            XCTAssertGreaterThan(o[key] as? Double ?? -1, 0, key)
+        }
+        XCTAssertEqual(o["audio_seconds"] as? Double ?? 0, 27.13, accuracy: 0.01)
+        XCTAssertEqual(o["chunk_size_ms"] as? Int, 160)
+        XCTAssertEqual(o["params"] as? Int, try Encoder(directory: model).parameterCount)
+        XCTAssertLessThanOrEqual(o["chunk_ms_p50"] as! Double, o["chunk_ms_max"] as! Double)
+        XCTAssertNotNil(o["emission_ms_p50"] as? Double, "bundled alignment → emission latency (words matched: \(o["emission_words"] ?? 0))")
+        let table = try run(["bench", "--model", model, "--chunk-ms", "160"])
+        XCTAssertTrue(table.out.contains("chunk compute p50/p90/p99/max"), table.out)
     }
 
     func makeWav(_ name: String, seconds: Double, rate: Int, channels: Int) throws -> String {

@@ -40,59 +40,79 @@ public enum DecoderChoice {
     }
 }
 
-/// Streaming recognition of 16 kHz mono audio: log-mel features → encoder in recurrent mode →
-/// CTC decoding (greedy or beam search with an n-gram LM). Feed audio in chunks of any size; the
-/// result does not depend on the chunking.
+extension Transcript {
+    /// The transcript of a whole stream: its utterances' texts joined by spaces, all their words.
+    public init(utterances: [Utterance], duration: Double) {
+        self.init(text: utterances.map(\.text).filter { !$0.isEmpty }.joined(separator: " "),
+                  words: utterances.flatMap(\.words), duration: duration)
+    }
+}
+
+/// Streaming recognition of 16 kHz mono audio, synchronously on the caller's thread: the same
+/// stages as the `Pipeline` graphs (features → encoder in recurrent mode → CTC with endpointing),
+/// chained inline. Feed audio in chunks of any size; the result does not depend on the chunking.
 ///
 /// One `Recognizer` is one stream; the `Encoder` (weights) can be shared by many recognizers.
 public final class Recognizer {
     public let encoder: Encoder
-    private let features: LogMelExtractor
-    private let state: Encoder.State
-    private var decoder: CTCDecoding
+    private let features: FeatureStage
+    private let encoderStage: EncoderStage
+    private let ctc: CTCStage
+    private var finals: [Utterance] = []
+    private var partial: Utterance?
     private var samplesSeen = 0
     /// Seconds of audio per encoder output frame (hop × subsampling).
     public let frameDuration: Double
 
-    public init(encoder: Encoder, decoder choice: DecoderChoice = .greedy) {
-        self.encoder = encoder
-        features = LogMelExtractor(config: .logmelV1)
-        state = encoder.makeState()
-        decoder = choice.make(vocabulary: encoder.config.vocab)
-        frameDuration = Double(FeatureConfig.logmelV1.hopLength * encoder.config.subsampling) / Double(FeatureConfig.logmelV1.sampleRate)
+    public static func frameDuration(of encoder: Encoder) -> Double {
+        Double(FeatureConfig.logmelV1.hopLength * encoder.config.subsampling) / Double(FeatureConfig.logmelV1.sampleRate)
     }
 
-    /// Starts a new utterance.
+    public init(encoder: Encoder, decoder choice: DecoderChoice = .greedy, endpoint: EndpointConfig = .default) {
+        self.encoder = encoder
+        features = FeatureStage()
+        encoderStage = EncoderStage(encoder: encoder)
+        ctc = CTCStage(encoder: encoder, decoder: choice, endpoint: endpoint)
+        frameDuration = Self.frameDuration(of: encoder)
+    }
+
+    /// Starts a new stream.
     public func reset() {
         features.reset()
-        state.reset()
-        decoder.reset()
+        encoderStage.reset()
+        ctc.reset()
+        finals = []
+        partial = nil
         samplesSeen = 0
     }
 
     /// Feeds 16 kHz mono samples.
-    public func accept(_ samples: UnsafeBufferPointer<Float>) {
-        FloatingPoint.enableFlushToZero() // per thread; callers may hop threads between chunks
+    public func accept(_ samples: [Float]) {
         samplesSeen += samples.count
-        features.accept(samples) { frame in
-            if encoder.step(frame.baseAddress!, state: state) {
-                decoder.accept(UnsafeBufferPointer(start: state.logits.pointer, count: state.logits.count))
-            }
-        }
+        // The stages only throw for sample-rate changes, which cannot happen here.
+        let update = try! ctc.process(encoderStage.process(features.process(samples)))
+        finals += update.finals
+        partial = update.partial
     }
 
-    public func accept(_ samples: [Float]) { samples.withUnsafeBufferPointer { accept($0) } }
+    public func accept(_ samples: UnsafeBufferPointer<Float>) { accept(Array(samples)) }
 
     private var duration: Double { Double(samplesSeen) / Double(FeatureConfig.logmelV1.sampleRate) }
 
-    /// The hypothesis so far (a partial result: a beam search may still revise it).
+    /// Utterances closed so far by endpoints.
+    public var finishedUtterances: [Utterance] { finals }
+
+    /// The hypothesis so far (a partial result: a beam search may still revise its open utterance).
     public var current: Transcript {
-        Self.transcript(decoder.tokens, vocab: encoder.config.vocab, frameDuration: frameDuration, duration: duration)
+        Transcript(utterances: finals + (partial.map { [$0] } ?? []), duration: duration)
     }
 
-    /// The final result for the audio fed so far (end of utterance: the LM scores the last word).
+    /// The final result for the audio fed so far (end of stream: the LM scores the last word).
+    /// Call `reset()` before feeding a new stream.
     public func finish() -> Transcript {
-        Self.transcript(decoder.finalize(), vocab: encoder.config.vocab, frameDuration: frameDuration, duration: duration)
+        finals += (try! ctc.flush()).finals
+        partial = nil
+        return Transcript(utterances: finals, duration: duration)
     }
 
     /// Turns CTC tokens into text and word timings; a word spans from its first to its last symbol's frame.

@@ -1,0 +1,168 @@
+// LatencyBench.swift: the measurements behind `ssmspeech bench` (definitions: CONTRACT.md).
+
+import Dispatch
+import Foundation
+import Histogram
+import SSMAudio
+import SSMModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The figures `bench` reports. Times in milliseconds; field names are the contract's.
+public struct BenchReport: Codable, Sendable {
+    public var model: String
+    public var audio: String
+    public var audio_seconds: Double
+    public var chunk_size_ms: Int
+    public var realtime: Bool
+    public var threads: Int
+    /// Compute wall time of the whole pipeline ÷ audio duration.
+    public var rtf: Double
+    public var chunk_ms_p50: Double
+    public var chunk_ms_p90: Double
+    public var chunk_ms_p99: Double
+    public var chunk_ms_max: Double
+    /// From the first sample of the first spoken word entering the pipeline to the first non-empty partial.
+    public var first_partial_ms: Double?
+    /// Per reference word: from its last sample being fed to its first appearance (final spelling) in a partial.
+    public var emission_ms_p50: Double?
+    public var emission_ms_p90: Double?
+    /// Reference words matched to hypothesis words (the emission figures are over these).
+    public var emission_words: Int
+    /// From end of input to the final result.
+    public var final_ms: Double
+    /// Frame length + output frame + chunk: audio the model must see before it can emit a sample.
+    public var algorithmic_latency_ms: Double
+    public var peak_rss_mb: Double
+    public var params: Int
+    public var text: String
+}
+
+/// Runs the recognition graph over audio held in memory, chunk by chunk, and measures latency.
+///
+/// Without `realtime`, chunks go in lock-step (the next chunk enters when the previous one's partial
+/// is published), so each chunk's latency is pure compute; first-partial and emission latencies are
+/// then computed on the audio clock, as if the chunks had arrived at real-time pace (chunk k arrives
+/// when its last sample is recorded; its result is published its measured compute latency later). With
+/// `realtime`, chunks are paced by the wall clock and all times are wall-clock times.
+public enum LatencyBench {
+    public static func run(encoder: Encoder, decoder: DecoderChoice, endpoint: EndpointConfig = .default,
+                           samples: [Float], sampleRate: Int, alignment: [WordTiming]?, chunkMs: Int,
+                           realtime: Bool, modelName: String, audioName: String, threads: Int) throws -> BenchReport {
+        let chunkSamples = max(1, sampleRate * chunkMs / 1000)
+        let source = MemoryAudioSource(samples: samples, sampleRate: sampleRate, chunkSamples: chunkSamples,
+                                       pacing: realtime ? .realtime : .lockstep)
+        struct Record { var arrival: UInt64; var publish: UInt64; var audioEnd: Double; var words: [String]; var partialNonEmpty: Bool }
+        var records: [Record] = []
+        var finals: [Utterance] = []
+        var endRecord: Record?
+        let graph = RecognitionGraph.make(source: source, encoder: encoder, decoder: decoder, endpoint: endpoint,
+                                          capacity: 4) { info, update in
+            let now = DispatchTime.now().uptimeNanoseconds
+            finals += update.finals
+            let words = finals.flatMap { $0.words.map(\.word) } + (update.partial?.words.map(\.word) ?? [])
+            let r = Record(arrival: info.arrivalNanos, publish: now, audioEnd: info.audioEnd, words: words,
+                           partialNonEmpty: !(update.partial?.text.isEmpty ?? true))
+            if info.isEndOfStream { endRecord = r } else { records.append(r); source.signal() }
+        }
+        try graph.run()
+        guard let endRecord else { throw PipelineError.cancelled }
+
+        var hist = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        var computeNs: UInt64 = 0
+        for r in records {
+            _ = hist.record((r.publish - r.arrival) / 1000) // µs
+            computeNs += r.publish - r.arrival
+        }
+        computeNs += endRecord.publish - endRecord.arrival
+        let duration = Double(samples.count) / Double(sampleRate)
+        // Clocks in seconds from the start of the audio.
+        func arrival(_ k: Int) -> Double {
+            realtime ? Double(records[k].arrival &- source.startNanos) / 1e9 : records[k].audioEnd
+        }
+        func publish(_ k: Int) -> Double {
+            realtime ? Double(records[k].publish &- source.startNanos) / 1e9
+                : records[k].audioEnd + Double(records[k].publish - records[k].arrival) / 1e9
+        }
+        func chunk(containing t: Double) -> Int {
+            records.firstIndex { $0.audioEnd >= t } ?? (records.count - 1)
+        }
+        let finalWords = finals.flatMap { $0.words.map(\.word) }
+        var firstPartial: Double?
+        var emissions: [Double] = []
+        if let alignment, let first = alignment.first, !records.isEmpty {
+            if let k = records.firstIndex(where: \.partialNonEmpty) {
+                firstPartial = (publish(k) - arrival(chunk(containing: first.start))) * 1000
+            }
+            for (i, j) in alignWords(reference: alignment.map(\.word), hypothesis: finalWords) {
+                // Hypothesis word j first shows with its final spelling at chunk k (else: only in the final result).
+                let fed = arrival(chunk(containing: alignment[i].end))
+                if let k = records.firstIndex(where: { $0.words.count > j && $0.words[j] == finalWords[j] }) {
+                    emissions.append((publish(k) - fed) * 1000)
+                } else {
+                    let endPublish = realtime ? Double(endRecord.publish &- source.startNanos) / 1e9
+                        : duration + Double(endRecord.publish - endRecord.arrival) / 1e9
+                    emissions.append((endPublish - fed) * 1000)
+                }
+            }
+        }
+        emissions.sort()
+        func pct(_ xs: [Double], _ p: Double) -> Double? { // nearest rank
+            xs.isEmpty ? nil : xs[max(0, min(xs.count - 1, Int((p / 100 * Double(xs.count)).rounded(.up)) - 1))]
+        }
+        let frameMs = Double(encoder.config.subsampling) * 10
+        return BenchReport(
+            model: modelName, audio: audioName, audio_seconds: duration, chunk_size_ms: chunkMs, realtime: realtime,
+            threads: threads, rtf: Double(computeNs) / 1e9 / duration,
+            chunk_ms_p50: Double(hist.valueAtPercentile(50)) / 1000, chunk_ms_p90: Double(hist.valueAtPercentile(90)) / 1000,
+            chunk_ms_p99: Double(hist.valueAtPercentile(99)) / 1000, chunk_ms_max: Double(hist.max) / 1000,
+            first_partial_ms: firstPartial, emission_ms_p50: pct(emissions, 50), emission_ms_p90: pct(emissions, 90),
+            emission_words: emissions.count, final_ms: Double(endRecord.publish - endRecord.arrival) / 1e6,
+            algorithmic_latency_ms: 25 + frameMs + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
+            params: encoder.parameterCount, text: finalWords.joined(separator: " "))
+    }
+
+    /// Pairs (reference index, hypothesis index) of a minimum-edit-distance alignment: matches and
+    /// substitutions (insertions and deletions have no partner).
+    public static func alignWords(reference r: [String], hypothesis h: [String]) -> [(Int, Int)] {
+        let n = r.count, m = h.count
+        var d = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: n + 1)
+        for i in 0...n { d[i][0] = i }
+        for j in 0...m { d[0][j] = j }
+        if n > 0 && m > 0 {
+            for i in 1...n { for j in 1...m {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1))
+            } }
+        }
+        var pairs: [(Int, Int)] = []
+        var i = n, j = m
+        while i > 0 && j > 0 {
+            if d[i][j] == d[i - 1][j - 1] + (r[i - 1] == h[j - 1] ? 0 : 1) { pairs.append((i - 1, j - 1)); i -= 1; j -= 1 }
+            else if d[i][j] == d[i - 1][j] + 1 { i -= 1 } else { j -= 1 }
+        }
+        return pairs.reversed()
+    }
+
+    /// Reads a `word<TAB>start<TAB>end` alignment (seconds).
+    public static func readAlignment(path: String) throws -> [WordTiming] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw AudioError.readFailed(path: path, reason: "cannot read alignment")
+        }
+        return try text.split(whereSeparator: \.isNewline).enumerated().map { n, line in
+            let f = line.split(separator: "\t")
+            guard f.count == 3, let s = Double(f[1]), let e = Double(f[2]), e >= s else {
+                throw AudioError.readFailed(path: path, reason: "line \(n + 1) is not 'word<TAB>start<TAB>end'")
+            }
+            return WordTiming(word: String(f[0]), start: s, end: e)
+        }
+    }
+
+    /// Peak resident set size of this process so far, in MiB.
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import SSMAudio
+import SSMPipeline
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure streaming recognition speed and latency (definitions: CONTRACT.md).",
+        discussion: """
+            Streams the audio (default: the bundled Resources/bench/bench.wav, 27 s of read speech, with its \
+            PocketSphinx forced alignment bench.words.tsv) through the same pipeline as `stream`, in chunks of \
+            --chunk-ms, and reports: rtf, chunk compute latency p50/p90/p99/max, first-partial latency, \
+            emission latency p50/p90 (needs a word alignment: --alignment, or AUDIO.words.tsv beside the \
+            audio), finalization latency, peak resident memory and model parameters. Without --realtime the \
+            chunks go in lock-step (next chunk when the previous partial is out) and first-partial and emission \
+            latencies are computed on the audio clock; with --realtime the input is paced by the wall clock.
+            """)
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "Audio file to stream (default: the bundled bench recording).")
+    var audio: String?
+
+    @Option(name: .long, help: "Word alignment of the audio, 'word<TAB>start<TAB>end' per line (default: AUDIO.words.tsv if it exists).")
+    var alignment: String?
+
+    @Option(name: .long, help: "Chunk size in milliseconds.")
+    var chunkMs: Int = 40
+
+    @Flag(name: .long, help: "Pace the input at wall-clock speed.")
+    var realtime = false
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard chunkMs >= 1 && chunkMs <= 10_000 else { throw ValidationError("--chunk-ms must be between 1 and 10000") }
+    }
+
+    func run() throws {
+        guard let path = audio ?? ModelLocator.resource("bench/bench.wav") else {
+            Console.error("no bench recording found (Resources/bench/bench.wav); pass --audio FILE")
+            throw ExitCode(2)
+        }
+        let (encoder, choice, modelDir) = try options.load()
+        do {
+            let file = try SoundFile(path: path)
+            var samples = [Float](), scratch = [Float]()
+            samples.reserveCapacity(Int(file.frames))
+            while try file.readMono(appendingTo: &samples, scratch: &scratch, maxFrames: 65_536) > 0 {}
+            let stem = (path as NSString).deletingPathExtension
+            let alignPath = alignment ?? (FileManager.default.fileExists(atPath: stem + ".words.tsv") ? stem + ".words.tsv" : nil)
+            let words = try alignPath.map { try LatencyBench.readAlignment(path: $0) }
+            let report = try LatencyBench.run(
+                encoder: encoder, decoder: choice, endpoint: options.endpoint, samples: samples, sampleRate: file.sampleRate,
+                alignment: words, chunkMs: chunkMs, realtime: realtime,
+                modelName: (modelDir as NSString).lastPathComponent, audioName: (path as NSString).lastPathComponent,
+                threads: options.threads)
+            Console.out(json ? Self.json(report) + "\n" : Self.table(report))
+        } catch {
+            Console.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func json(_ r: BenchReport) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(r), as: UTF8.self)
+    }
+
+    static func table(_ r: BenchReport) -> String {
+        func ms(_ x: Double?) -> String { x.map { String(format: "%.2f ms", $0) } ?? "n/a (no alignment)" }
+        let rows: [(String, String)] = [
+            ("model", "\(r.model) (\(r.params) parameters)"),
+            ("audio", String(format: "%@ (%.1f s), %d ms chunks, %@, %d thread(s)", r.audio, r.audio_seconds, r.chunk_size_ms,
+                             r.realtime ? "real-time pacing" : "lock-step", r.threads)),
+            ("rtf", String(format: "%.4f", r.rtf)),
+            ("chunk compute p50/p90/p99/max", String(format: "%.3f / %.3f / %.3f / %.3f ms", r.chunk_ms_p50, r.chunk_ms_p90, r.chunk_ms_p99, r.chunk_ms_max)),
+            ("first partial", ms(r.first_partial_ms)),
+            ("emission p50/p90", r.emission_ms_p50 == nil ? ms(nil) : "\(ms(r.emission_ms_p50)) / \(ms(r.emission_ms_p90)) over \(r.emission_words) words"),
+            ("finalization", ms(r.final_ms)),
+            ("algorithmic latency", ms(r.algorithmic_latency_ms)),
+            ("peak RSS", String(format: "%.1f MiB", r.peak_rss_mb)),
+            ("text", r.text),
+        ]
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,145 @@
+import Dispatch
+import Foundation
+import SSMPipeline
+import SSMTestSupport
+import XCTest
+
+/// A source of the integers 0..<count, optionally endless, that records how far it got.
+final class CountingSource: PipelineSource {
+    let count: Int
+    private let flag = NSLock()
+    private var stopped = false
+    private(set) var produced = 0
+    init(count: Int) { self.count = count }
+    func run(emit: (Int, Double) -> Bool) throws {
+        for i in 0..<count {
+            flag.lock(); let s = stopped; flag.unlock()
+            if s { return }
+            produced = i + 1
+            guard emit(i, Double(i)) else { return }
+        }
+    }
+    func stop() { flag.lock(); stopped = true; flag.unlock() }
+}
+
+/// Adds 1000 · (flushes so far) to each item; sleeps at random; throws at `failAt`; on flush emits -1.
+final class SlowStage: PipelineStage {
+    var rng: SeededRandom
+    let failAt: Int?
+    let maxSleepMicros: UInt32
+    private(set) var flushes = 0
+    struct Boom: Error, Equatable { let at: Int }
+    init(seed: UInt64, failAt: Int? = nil, maxSleepMicros: UInt32 = 200) {
+        rng = SeededRandom(seed: seed); self.failAt = failAt; self.maxSleepMicros = maxSleepMicros
+    }
+    func process(_ x: Int) throws -> Int {
+        if x == failAt { throw Boom(at: x) }
+        if maxSleepMicros > 0 { usleep(UInt32(rng.uniform(0, 1) * Float(maxSleepMicros))) }
+        return x
+    }
+    func flush() throws -> Int { flushes += 1; return -1 }
+}
+
+/// A value shared with another queue (the tests synchronise through semaphores and groups).
+final class Shared<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+final class PipelineGraphTests: XCTestCase {
+    /// A slow consumer holds the producer back; nothing is lost or reordered, and the buffer never
+    /// holds more than its capacity.
+    func testChannelBackpressureKeepsEverythingInOrder() {
+        let ch = BoundedChannel<Int>(capacity: 3)
+        let n = 2_000
+        let received = Shared<[Int]>([])
+        let consumer = DispatchQueue(label: "consumer")
+        let done = DispatchSemaphore(value: 0)
+        consumer.async {
+            var rng = SeededRandom(seed: 5)
+            while let x = ch.receive() {
+                received.value.append(x)
+                if rng.uniform(0, 1) < 0.05 { usleep(500) }
+            }
+            done.signal()
+        }
+        for i in 0..<n { XCTAssertTrue(ch.send(i)) }
+        ch.close()
+        done.wait()
+        XCTAssertEqual(received.value, Array(0..<n))
+        XCTAssertLessThanOrEqual(ch.highWater, 3)
+        XCTAssertEqual(ch.highWater, 3, "the producer ran ahead until the buffer was full")
+    }
+
+    func testCancelReleasesBlockedSenderAndReceiver() {
+        let full = BoundedChannel<Int>(capacity: 1)
+        XCTAssertTrue(full.send(1))
+        let empty = BoundedChannel<Int>(capacity: 1)
+        let group = DispatchGroup()
+        let sendResult = Shared(true)
+        let receiveResult = Shared<Int?>(0)
+        DispatchQueue.global().async(group: group) { sendResult.value = full.send(2) }
+        DispatchQueue.global().async(group: group) { receiveResult.value = empty.receive() }
+        usleep(20_000)
+        full.cancel(); empty.cancel()
+        XCTAssertEqual(group.wait(timeout: .now() + 5), .success, "cancel wakes both sides")
+        XCTAssertFalse(sendResult.value)
+        XCTAssertNil(receiveResult.value)
+    }
+
+    /// Three slow stages with tiny buffers: every item arrives once, in order, then each stage's
+    /// flush output, in stage order, then the sink ends.
+    func testGraphDeliversInOrderAndFlushesEveryStage() throws {
+        let stages = [SlowStage(seed: 1), SlowStage(seed: 2), SlowStage(seed: 3)]
+        var got: [Int] = []
+        var infos: [ChunkInfo] = []
+        let graph = Pipeline.from(CountingSource(count: 500), capacity: 2)
+            .then(stages[0], capacity: 1).then(stages[1], capacity: 2).then(stages[2], capacity: 1)
+            .sink { info, x in got.append(x); infos.append(info) }
+        try graph.run()
+        // The end-of-stream message makes stage 1 flush (-1), which stages 2 and 3 pass through before
+        // their own flushes: three trailing -1 outputs in the last packet train.
+        XCTAssertEqual(Array(got.prefix(500)), Array(0..<500))
+        XCTAssertEqual(Array(got.suffix(got.count - 500)), [-1, -1, -1])
+        XCTAssertEqual(stages.map(\.flushes), [1, 1, 1])
+        XCTAssertEqual(infos.prefix(500).map(\.index), Array(0..<500))
+        XCTAssertTrue(infos.last!.isEndOfStream)
+    }
+
+    /// An error in a middle stage stops the whole graph (the source does not run to its end) and
+    /// surfaces from `run()`.
+    func testErrorStopsTheGraphAndSurfaces() {
+        let source = CountingSource(count: 1_000_000)
+        let graph = Pipeline.from(source, capacity: 2)
+            .then(SlowStage(seed: 1, maxSleepMicros: 0)).then(SlowStage(seed: 2, failAt: 50, maxSleepMicros: 0))
+            .then(SlowStage(seed: 3, maxSleepMicros: 0))
+            .sink { _, _ in }
+        XCTAssertThrowsError(try graph.run()) { XCTAssertEqual($0 as? SlowStage.Boom, SlowStage.Boom(at: 50)) }
+        XCTAssertLessThan(source.produced, 1_000, "the source was stopped soon after the failure")
+    }
+
+    /// A sink that fails (stdout closed) stops the graph too.
+    func testSinkErrorStopsTheGraph() {
+        let source = CountingSource(count: 1_000_000)
+        let graph = Pipeline.from(source).then(SlowStage(seed: 1, maxSleepMicros: 0))
+            .sink { _, x in if x == 10 { throw PipelineError.outputClosed } }
+        XCTAssertThrowsError(try graph.run())
+        XCTAssertLessThan(source.produced, 1_000)
+    }
+
+    /// `stop()` (SIGINT) ends the input early but everything already in flight is processed and flushed.
+    func testStopFlushesWhatWasReceived() throws {
+        let source = CountingSource(count: 1_000_000)
+        var got: [Int] = []
+        let graph = Pipeline.from(source, capacity: 2).then(SlowStage(seed: 1, maxSleepMicros: 100))
+            .sink { _, x in got.append(x) }
+        graph.start()
+        usleep(50_000)
+        graph.stop()
+        try graph.wait()
+        XCTAssertGreaterThan(got.count, 2)
+        XCTAssertEqual(got.last, -1, "the stage flushed after stop")
+        XCTAssertEqual(Array(got.dropLast()), Array(0..<(got.count - 1)), "nothing lost or reordered")
+        XCTAssertLessThan(source.produced, 1_000_000)
+    }
+}
