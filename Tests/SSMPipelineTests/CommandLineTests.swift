@@ -189,7 +189,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(o["chunk_size_ms"] as? Int, 160)
         XCTAssertEqual(o["params"] as? Int, try Encoder(directory: model).parameterCount)
         XCTAssertLessThanOrEqual(o["chunk_ms_p50"] as! Double, o["chunk_ms_max"] as! Double)
-        XCTAssertNotNil(o["emission_ms_p50"] as? Double, "bundled alignment → emission latency (words matched: \(o["emission_words"] ?? 0))")
+        // Emission latency is measured over the reference words recognised exactly (few for a random model).
+        let matched = try XCTUnwrap(o["emission_words"] as? Int)
+        XCTAssertEqual(o["emission_ms_p50"] is Double, matched > 0)
         let table = try run(["bench", "--model", model, "--chunk-ms", "160"])
         XCTAssertTrue(table.out.contains("chunk compute p50/p90/p99/max"), table.out)
     }

@@ -142,4 +142,14 @@ final class PipelineGraphTests: XCTestCase {
         XCTAssertEqual(Array(got.dropLast()), Array(0..<(got.count - 1)), "nothing lost or reordered")
         XCTAssertLessThan(source.produced, 1_000_000)
     }
+
+    /// The word alignment behind emission latency pairs matches and substitutions, skipping
+    /// insertions and deletions.
+    func testWordAlignmentForEmission() {
+        let ref = ["he", "was", "not", "an", "ill", "man"]
+        let hyp = ["he", "is", "not", "a", "an", "ill", "men"]
+        let pairs = LatencyBench.alignWords(reference: ref, hypothesis: hyp)
+        XCTAssertEqual(pairs.map { "\($0.0)-\($0.1)" }, ["0-0", "1-1", "2-2", "3-4", "4-5", "5-6"])
+        XCTAssertTrue(LatencyBench.alignWords(reference: [], hypothesis: hyp).isEmpty)
+    }
 }

@@ -28,7 +28,7 @@ public struct BenchReport: Codable, Sendable {
     /// Per reference word: from its last sample being fed to its first appearance (final spelling) in a partial.
     public var emission_ms_p50: Double?
     public var emission_ms_p90: Double?
-    /// Reference words matched to hypothesis words (the emission figures are over these).
+    /// Reference words recognised exactly (the emission figures are over these).
     public var emission_words: Int
     /// From end of input to the final result.
     public var final_ms: Double
@@ -95,7 +95,9 @@ public enum LatencyBench {
             if let k = records.firstIndex(where: \.partialNonEmpty) {
                 firstPartial = (publish(k) - arrival(chunk(containing: first.start))) * 1000
             }
-            for (i, j) in alignWords(reference: alignment.map(\.word), hypothesis: finalWords) {
+            // Only words recognised correctly can be said to appear: exact matches of the alignment.
+            for (i, j) in alignWords(reference: alignment.map(\.word), hypothesis: finalWords)
+            where alignment[i].word == finalWords[j] {
                 // Hypothesis word j first shows with its final spelling at chunk k (else: only in the final result).
                 let fed = arrival(chunk(containing: alignment[i].end))
                 if let k = records.firstIndex(where: { $0.words.count > j && $0.words[j] == finalWords[j] }) {
