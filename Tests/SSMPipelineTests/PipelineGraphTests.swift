@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import SSMPipeline
+import SSMTensor
 import SSMTestSupport
 import XCTest
 
@@ -151,5 +152,43 @@ final class PipelineGraphTests: XCTestCase {
         let pairs = LatencyBench.alignWords(reference: ref, hypothesis: hyp)
         XCTAssertEqual(pairs.map { "\($0.0)-\($0.1)" }, ["0-0", "1-1", "2-2", "3-4", "4-5", "5-6"])
         XCTAssertTrue(LatencyBench.alignWords(reference: [], hypothesis: hyp).isEmpty)
+    }
+}
+
+/// The CTC stage alone, on hand-made logits.
+final class CTCStageTests: XCTestCase {
+    let vocab = ["<blank>", " ", "a", "b"]
+
+    /// One-hot-ish logits for a symbol sequence (index per frame).
+    func logits(_ seq: [Int]) -> Matrix {
+        var m = Matrix(rows: seq.count, cols: vocab.count, repeating: -5)
+        for (t, s) in seq.enumerated() { m[t, s] = 5 }
+        return m
+    }
+
+    func testEndpointsSplitUtterancesWithAbsoluteTimes() throws {
+        // frames of 30 ms; endpoint after 0.09 s = 3 blank frames
+        let stage = CTCStage(vocabulary: vocab, frameDuration: 0.03, decoder: .greedy,
+                             endpoint: EndpointConfig(trailingSilence: 0.09, maxUtterance: 0))
+        //          a  a  _  b  _  _  _  (endpoint)  b  _  a
+        let first = try stage.process(logits([2, 2, 0, 3, 0, 0]))
+        XCTAssertTrue(first.finals.isEmpty)
+        XCTAssertEqual(first.partial?.text, "ab")
+        let second = try stage.process(logits([0, 3, 0, 1, 2]))
+        XCTAssertEqual(second.finals.map(\.text), ["ab"])
+        XCTAssertEqual(second.finals[0].words, [WordTiming(word: "ab", start: 0, end: 0.12)])
+        XCTAssertEqual(second.partial?.text, "b a")
+        let tail = try stage.flush()
+        XCTAssertEqual(tail.finals.map(\.text), ["b a"])
+        XCTAssertEqual(tail.finals[0].words.map(\.start).map { ($0 * 1000).rounded() }, [210, 300])
+        XCTAssertTrue(try stage.flush().finals.isEmpty, "nothing left after the last flush")
+    }
+
+    func testMaxUtteranceCutsAStreamWithoutPauses() throws {
+        let stage = CTCStage(vocabulary: vocab, frameDuration: 0.03, decoder: .greedy,
+                             endpoint: EndpointConfig(trailingSilence: 0.09, maxUtterance: 0.3))
+        let u = try stage.process(logits(Array(repeating: [2, 3], count: 10).flatMap { $0 }))
+        XCTAssertEqual(u.finals.count, 2, "20 frames of 30 ms with a 0.3 s cap: two cuts")
+        XCTAssertEqual(u.finals[0].text.count, 10)
     }
 }
