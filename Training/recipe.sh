@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole recipe, one command: data → LM → train S4D and Mamba → export → evaluate.
 #
-#   Training/recipe.sh [HOURS_OF_AUDIO=40] [TRAIN_MINUTES=72]
+#   Training/recipe.sh [HOURS_OF_AUDIO=40] [STAGE1_MINUTES=72] [STAGE2_MINUTES=85]
 #
 # Everything generated goes to Training/data/ and Training/runs/ (git-ignored); each step resumes.
 # The two models train at the same time, one thread each (this machine has two cores).
@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOURS="${1:-40}"
 MINUTES="${2:-72}"
+MINUTES2="${3:-85}"
 PY="${PYTHON:-.venv/bin/python}"
 
 "$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2
@@ -19,15 +20,25 @@ PY="${PYTHON:-.venv/bin/python}"
 
 M=Training/data/manifests
 common=(--train "$M/train.jsonl" --dev "$M/test_synthetic.jsonl" --dev "$M/dev_real.jsonl"
-        --d-model 256 --n-layers 6 --ffn-mult 2 --minutes "$MINUTES" --threads 1 --warmup 200 --eval-minutes 20)
-"$PY" Training/train.py --run s4d-256 --mixer s4d --d-state 64 "${common[@]}" > Training/runs/s4d-256.out 2>&1 &
-"$PY" Training/train.py --run mamba-256 --mixer mamba --d-state 8 --expand 1 --dt-rank 16 "${common[@]}" > Training/runs/mamba-256.out 2>&1 &
+        --d-model 256 --n-layers 6 --ffn-mult 2 --threads 1)
+s4d=(--mixer s4d --d-state 64)
+mamba=(--mixer mamba --d-state 8 --expand 1 --dt-rank 16)
+# Stage 1: 40 ms frames, high learning rate (gets the CTC alignment going).
+stage1=(--strides 2 2 --minutes "$MINUTES" --warmup 200 --eval-minutes 20 --lr 2e-3)
+"$PY" Training/train.py --run s4d-256 "${s4d[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/s4d-256.out 2>&1 &
+"$PY" Training/train.py --run mamba-256 "${mamba[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/mamba-256.out 2>&1 &
+wait
+# Stage 2: warm start at 30 ms frames (same weight shapes; character CTC needs the extra frames for
+# fast voices), lower learning rate, lighter augmentation, smaller batches.
+stage2=(--strides 3 1 --minutes "$MINUTES2" --warmup 30 --eval-minutes 30 --lr 6e-4 --ssm-lr 5e-4 --aug 0.8 --batch-seconds 100)
+"$PY" Training/train.py --run s4d-30ms --init s4d-256 "${s4d[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/s4d-30ms.out 2>&1 &
+"$PY" Training/train.py --run mamba-30ms --init mamba-256 "${mamba[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/mamba-30ms.out 2>&1 &
 wait
 
-"$PY" Training/export_model.py --run s4d-256 --name s4d-256
-"$PY" Training/export_model.py --run mamba-256 --name mamba-256
+"$PY" Training/export_model.py --run s4d-30ms --name s4d-30ms
+"$PY" Training/export_model.py --run mamba-30ms --name mamba-30ms
 swift build -c release --product ssmspeech
-for name in s4d-256 mamba-256; do
+for name in s4d-30ms mamba-30ms; do
   "$PY" Training/evaluate.py --model "Resources/models/$name" --pocketsphinx \
         --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" --manifest "$M/dev_real.jsonl" \
         --json "Training/runs/eval-$name.json"
