@@ -90,10 +90,14 @@ public struct FileAudioDecoder: AudioDecoder {
 ///
 /// The sum runs over channels in order, in `Float`, and is then divided by the channel count; mono is
 /// copied unchanged. File decoding and the stdin parser share this so they agree bit for bit.
+/// Non-finite samples (NaN, ±Inf in float files) become 0: one NaN would otherwise poison the
+/// resampler's filter and the encoder's recurrent state for the rest of the stream.
 @inline(__always)
 func mixdown(interleaved: UnsafePointer<Float>, frames: Int, channels: Int, into output: inout [Float]) {
     if channels == 1 {
+        let start = output.count
         output.append(contentsOf: UnsafeBufferPointer(start: interleaved, count: frames))
+        for i in start..<output.count where !output[i].isFinite { output[i] = 0 }
         return
     }
     let scale = Float(channels)
@@ -102,7 +106,7 @@ func mixdown(interleaved: UnsafePointer<Float>, frames: Int, channels: Int, into
     for _ in 0..<frames {
         var sum: Float = 0
         for c in 0..<channels { sum += p[c] }
-        output.append(sum / scale)
+        output.append(sum.isFinite ? sum / scale : 0)
         p += channels
     }
 }

@@ -401,7 +401,8 @@ public struct PCMStreamParser {
         var p = start
         if channels == 1 {
             for _ in 0..<frames {
-                output.append(convert(p))
+                let x = convert(p)
+                output.append(x.isFinite ? x : 0) // NaN/Inf float input: as in FileAudioDecoder's mixdown
                 p += width
             }
         } else {
@@ -412,7 +413,7 @@ public struct PCMStreamParser {
                     sum += convert(p)
                     p += width
                 }
-                output.append(sum / scale)
+                output.append(sum.isFinite ? sum / scale : 0)
             }
         }
     }

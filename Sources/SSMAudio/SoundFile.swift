@@ -1,3 +1,4 @@
+import Foundation
 // SoundFile.swift: a read-only libsndfile handle.
 
 import CSndFile
@@ -57,6 +58,10 @@ public final class SoundFile {
     ///   when the header is outside ``AudioLimits``.
     public init(path: String) throws {
         self.path = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw AudioError.cannotOpen(path: path, reason: "is a directory")
+        }
         var info = SF_INFO()
         guard let sf = sf_open(path, Int32(SFM_READ), &info) else {
             let code = Int(sf_error(nil))

@@ -52,7 +52,9 @@ struct Transcribe: ParsableCommand {
                     Console.out(TranscriptFormatter.render(format, file: files[nextToPrint], transcript: t, rtf: rtf))
                 case .failure(let e):
                     failed = true
-                    Console.error("\(files[nextToPrint]): \(e)")
+                    // Audio errors already name the file; others get it prefixed.
+                    let message = "\(e)"
+                    Console.error(message.contains(files[nextToPrint]) ? message : "\(files[nextToPrint]): \(message)")
                 }
                 nextToPrint += 1
             }

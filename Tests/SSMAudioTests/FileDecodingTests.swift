@@ -166,10 +166,31 @@ final class FileDecodingTests: XCTestCase {
 
     func testDirectoryCannotBeOpened() throws {
         XCTAssertThrowsError(try SoundFile(path: dir.url.path)) { error in
-            switch error {
-            case AudioError.cannotOpen, AudioError.unsupportedFormat: break
-            default: XCTFail("\(error)")
+            XCTAssertEqual(error as? AudioError, .cannotOpen(path: dir.url.path, reason: "is a directory"))
+        }
+    }
+
+    /// NaN and ±Inf samples in a float file decode as 0 (file path and stdin parser alike), so they
+    /// cannot poison the resampler or the encoder state for the rest of the stream.
+    func testNonFiniteSamplesBecomeZero() throws {
+        var clean = (0..<4_000).map { Float(sin(Double($0) * 0.05)) * 0.5 }
+        var dirty = clean
+        for i in stride(from: 1_000, to: 1_300, by: 1) { dirty[i] = [Float.nan, .infinity, -.infinity][i % 3]; clean[i] = 0 }
+        for (rate, channels) in [(16_000, 1), (22_050, 2)] {
+            let a = dir.path("dirty-\(channels).wav"), b = dir.path("clean-\(channels).wav")
+            for (path, x) in [(a, dirty), (b, clean)] {
+                let w = try WAVFileWriter(path: path, sampleRate: rate, channels: channels, sampleFormat: .float32)
+                try w.write(x.flatMap { Array(repeating: $0, count: channels) })
+                try w.finish()
             }
+            let got = try FileAudioDecoder().decode(path: a)
+            XCTAssertTrue(got.allSatisfy(\.isFinite))
+            XCTAssertEqual(got, try FileAudioDecoder().decode(path: b), "\(rate) Hz × \(channels)")
+            var parser = try PCMStreamParser(format: RawPCMFormat(sampleRate: rate, encoding: .f32le, channels: channels))
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: a)))
+            let parsed = try parser.feed(bytes) + parser.finish()
+            XCTAssertTrue(parsed.allSatisfy(\.isFinite))
+            XCTAssertEqual(parsed.count, clean.count)
         }
     }
 
