@@ -53,6 +53,9 @@ let package = Package(
         // Quick per-frame timing of the recurrent step (release build): `swift run -c release step-timing`.
         .executableTarget(name: "step-timing", dependencies: ["SSMLayers", "SSMTensor", "SSMModels", "SSMTestSupport"],
                           path: "Benchmarks/StepTiming"),
+        // The scaling proof: per-step cost and state memory vs stream length, attention vs S4D vs Mamba.
+        .executableTarget(name: "scaling", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"],
+                          path: "Benchmarks/Scaling"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),

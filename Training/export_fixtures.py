@@ -167,6 +167,25 @@ def export_mamba(out: Path) -> None:
     })
 
 
+def export_attention(out: Path) -> None:
+    """Causal multi-head self-attention, the baseline for the SSM scaling comparison. The reference is
+    torch's own nn.MultiheadAttention with a causal mask (not our code); the Swift layer runs it one
+    frame at a time with a KV cache."""
+    torch.manual_seed(2501)
+    d, heads, L = 16, 2, 40
+    att = torch.nn.MultiheadAttention(d, heads, batch_first=True)
+    with torch.no_grad():
+        att.in_proj_bias.copy_(0.2 * torch.randn_like(att.in_proj_bias))
+        att.out_proj.bias.copy_(0.2 * torch.randn_like(att.out_proj.bias))
+    x = torch.randn(1, L, d)
+    mask = torch.triu(torch.ones(L, L, dtype=torch.bool), diagonal=1)  # True = masked (future)
+    with torch.no_grad():
+        a = _f64(att)
+        y, _ = a(x.double(), x.double(), x.double(), attn_mask=mask, need_weights=False)
+    _save(out, "attention_layer", {**_weights(att), "input": x[0], "output": y[0]},
+          {"layer": "causal_attention", "d_model": d, "n_heads": heads, "seq_len": L})
+
+
 def export_blocks(out: Path) -> None:
     torch.manual_seed(3001)
     t = {}
@@ -250,6 +269,7 @@ def export_all(out: Path) -> list[Path]:
     export_features(out)
     export_s4d(out)
     export_mamba(out)
+    export_attention(out)
     export_blocks(out)
     export_encoders(out)
     return sorted(p for p in out.iterdir() if p.suffix in (".safetensors", ".json"))

@@ -66,6 +66,28 @@ final class GoldenLayerTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-4)
     }
 
+    /// The attention baseline against torch.nn.MultiheadAttention with a causal mask; the KV cache
+    /// grows by one frame per step, and a cache that starts small (reallocation) gives the same result.
+    func testCausalAttentionMatchesPyTorch() throws {
+        let t = try Fixtures.tensors("attention_layer")
+        let cfg = try Fixtures.json("attention_layer")
+        let ws = store(t, dropping: ["input", "output"])
+        let layer = try CausalAttention(ws.scoped(""), dModel: cfg["d_model"] as! Int, heads: cfg["n_heads"] as! Int)
+        try ws.checkAllUsed()
+        let x = Fixtures.matrix(t["input"]!), expected = Fixtures.matrix(t["output"]!)
+        let diff = layer.forward(x).maxAbsDifference(expected)
+        print("attention golden: max abs diff \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-5)
+        let st = layer.makeState(capacity: 3)
+        var y = Matrix(rows: x.rows, cols: x.cols)
+        x.data.withUnsafeBufferPointer { xp in y.data.withUnsafeMutableBufferPointer { yp in
+            for i in 0..<x.rows { layer.step(xp.baseAddress! + i * x.cols, state: st, into: yp.baseAddress! + i * x.cols) }
+        } }
+        XCTAssertLessThanOrEqual(y.maxAbsDifference(expected), 1e-5)
+        XCTAssertEqual(st.length, x.rows)
+        XCTAssertEqual(st.cacheBytes, 2 * x.rows * x.cols * 4)
+    }
+
     func testBlocksMatchPyTorch() throws {
         let t = try Fixtures.tensors("blocks")
         func m(_ n: String) -> Matrix { Fixtures.matrix(t[n]!) }
