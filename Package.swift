@@ -56,6 +56,9 @@ let package = Package(
         // The scaling proof: per-step cost and state memory vs stream length, attention vs S4D vs Mamba.
         .executableTarget(name: "scaling", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"],
                           path: "Benchmarks/Scaling"),
+        // Many streams per core: batched stepping (SGEMM over streams) vs separate steps.
+        .executableTarget(name: "multistream", dependencies: ["SSMModels", "SSMTensor", "SSMTestSupport"],
+                          path: "Benchmarks/MultiStream"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),

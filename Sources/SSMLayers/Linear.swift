@@ -38,6 +38,18 @@ public struct Linear {
         }
     }
 
+    /// A batch already in memory: y (rows, out) = x (rows, in) · Wᵀ + b, one SGEMM. Allocates nothing.
+    /// Used to advance many streams at once (each row is one stream's frame).
+    public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        if rows == 1 { return self(x, into: y) } // SGEMV beats a one-row SGEMM
+        if let b = bias {
+            b.withUnsafeBufferPointer { bp in for r in 0..<rows { (y + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) } }
+        }
+        weight.withUnsafeBufferPointer { w in
+            BLAS.gemmXWt(x, rows: rows, inDim: inFeatures, w: w.baseAddress!, outDim: outFeatures, y: y, accumulate: bias != nil)
+        }
+    }
+
     /// A sequence: (L, in) → (L, out).
     public func callAsFunction(_ x: Matrix) -> Matrix {
         precondition(x.cols == inFeatures, "Linear expects \(inFeatures) inputs, got \(x.cols)")

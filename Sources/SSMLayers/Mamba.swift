@@ -167,6 +167,51 @@ public struct Mamba {
         outProj(UnsafePointer(y), into: out)
     }
 
+    /// Scratch for advancing up to `maxBatch` streams at once.
+    public final class BatchScratch {
+        public let maxBatch: Int
+        /// (B, 2E) in_proj; (B, E) conv output; (B, R + 2N) x_proj; (B, R) dt input; (B, E) dt; (B, E) gated y.
+        let xz: FloatBuffer, xc: FloatBuffer, xdbl: FloatBuffer, dtIn: FloatBuffer, dt: FloatBuffer, y: FloatBuffer
+        init(_ m: Mamba, maxBatch: Int) {
+            self.maxBatch = maxBatch
+            let e = m.dInner, r = m.dtRank, n = m.dState
+            xz = FloatBuffer(count: maxBatch * 2 * e); xc = FloatBuffer(count: maxBatch * e)
+            xdbl = FloatBuffer(count: maxBatch * (r + 2 * n)); dtIn = FloatBuffer(count: maxBatch * r)
+            dt = FloatBuffer(count: maxBatch * e); y = FloatBuffer(count: maxBatch * e)
+        }
+    }
+
+    public func makeBatchScratch(maxBatch: Int) -> BatchScratch { BatchScratch(self, maxBatch: maxBatch) }
+
+    /// B independent streams, one frame each: `u (B, D)` → `out (B, D)`. The four projections run as
+    /// one SGEMM each over the batch; the conv and the selective-scan update run per stream on its own
+    /// state. Same result as `step` per stream.
+    public func stepBatch(_ u: UnsafePointer<Float>, states: [State], scratch s: BatchScratch, into out: UnsafeMutablePointer<Float>) {
+        let b = states.count, e = dInner, r = dtRank, n = dState, k = r + 2 * n
+        precondition(b <= s.maxBatch, "batch of \(b) exceeds the scratch's \(s.maxBatch)")
+        let xz = s.xz.pointer, xc = s.xc.pointer, xdbl = s.xdbl.pointer, dtIn = s.dtIn.pointer, dt = s.dt.pointer, y = s.y.pointer
+        inProj(u, rows: b, into: xz)
+        convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { bias in
+            for (i, st) in states.enumerated() {
+                for c in 0..<e { xc[i * e + c] = convStep(c, xz[i * 2 * e + c], st.conv.pointer, wt, bias) }
+            }
+        }}
+        xProj(UnsafePointer(xc), rows: b, into: xdbl)
+        for i in 0..<b { (dtIn + i * r).update(from: xdbl + i * k, count: r) }
+        dtProj(UnsafePointer(dtIn), rows: b, into: dt)
+        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
+            for (i, st) in states.enumerated() {
+                let bc = UnsafePointer(xdbl + i * k + r)
+                for c in 0..<e {
+                    let x = xc[i * e + c]
+                    let yc = ssmStep(c, x: x, dt: Activation.softplus(dt[i * e + c]), bc: bc, st.ssm.pointer, ap) + d[c] * x
+                    y[i * e + c] = yc * Activation.silu(xz[i * 2 * e + e + c])
+                }
+            }
+        }}
+        outProj(UnsafePointer(y), rows: b, into: out)
+    }
+
     /// Parallel mode over `u (L, D)` → `(L, D)`: the projections run as one SGEMM each over the
     /// sequence; the conv and the selective scan run along time. Continues from `state` if given
     /// and leaves it as stepping the same frames would.

@@ -98,10 +98,11 @@ public struct S4D {
 
     public func makeState() -> State { State(channels: channels, modes: modes) }
 
-    /// Recurrent mode: one frame `u (H)` → `out (H)`, advancing `state`. Allocates nothing.
-    public func step(_ u: UnsafePointer<Float>, state: State, into out: UnsafeMutablePointer<Float>) {
+    /// The diagonal recurrence of one frame: advances `state` and writes GELU(2·Re(C·s) + D·u) to `y (H)`.
+    @inline(__always)
+    func recur(_ u: UnsafePointer<Float>, state: State, into y: UnsafeMutablePointer<Float>) {
         let h = channels, n2 = modes
-        let sre = state.re.pointer, sim = state.im.pointer, y = state.y.pointer
+        let sre = state.re.pointer, sim = state.im.pointer
         dAre.withUnsafeBufferPointer { ar in dAim.withUnsafeBufferPointer { ai in
         dBre.withUnsafeBufferPointer { br in dBim.withUnsafeBufferPointer { bi in
         cRe.withUnsafeBufferPointer { cr in cIm.withUnsafeBufferPointer { ci in
@@ -121,9 +122,44 @@ public struct S4D {
                 y[ch] = Activation.gelu(2 * acc + d[ch] * x)
             }
         }}}}}}}
-        outputLinear(UnsafePointer(y), into: state.z.pointer)
-        let z = state.z.pointer
+    }
+
+    /// GLU over channels of `z (2H)` into `out (H)`.
+    @inline(__always)
+    func glu(_ z: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let h = channels
         for ch in 0..<h { out[ch] = z[ch] * Activation.sigmoid(z[h + ch]) }
+    }
+
+    /// Recurrent mode: one frame `u (H)` → `out (H)`, advancing `state`. Allocates nothing.
+    public func step(_ u: UnsafePointer<Float>, state: State, into out: UnsafeMutablePointer<Float>) {
+        recur(u, state: state, into: state.y.pointer)
+        outputLinear(UnsafePointer(state.y.pointer), into: state.z.pointer)
+        glu(state.z.pointer, into: out)
+    }
+
+    /// Scratch for advancing up to `maxBatch` streams at once.
+    public final class BatchScratch {
+        public let maxBatch: Int
+        /// (B, H) recurrence outputs; (B, 2H) output_linear results.
+        let y: FloatBuffer, z: FloatBuffer
+        init(_ s: S4D, maxBatch: Int) {
+            self.maxBatch = maxBatch
+            y = FloatBuffer(count: maxBatch * s.channels)
+            z = FloatBuffer(count: maxBatch * 2 * s.channels)
+        }
+    }
+
+    public func makeBatchScratch(maxBatch: Int) -> BatchScratch { BatchScratch(self, maxBatch: maxBatch) }
+
+    /// B independent streams, one frame each: `u (B, H)` → `out (B, H)`. The recurrence runs per
+    /// stream; `output_linear` runs as one SGEMM over the batch. Same result as `step` per stream.
+    public func stepBatch(_ u: UnsafePointer<Float>, states: [State], scratch: BatchScratch, into out: UnsafeMutablePointer<Float>) {
+        let b = states.count, h = channels
+        precondition(b <= scratch.maxBatch, "batch of \(b) exceeds the scratch's \(scratch.maxBatch)")
+        for (i, st) in states.enumerated() { recur(u + i * h, state: st, into: scratch.y.pointer + i * h) }
+        outputLinear(UnsafePointer(scratch.y.pointer), rows: b, into: scratch.z.pointer)
+        for i in 0..<b { glu(scratch.z.pointer + i * 2 * h, into: out + i * h) }
     }
 
     /// The convolution kernel K (H, L) in double precision: K[h, l] = 2·Re(Σ_n C·dB·dA^l).

@@ -201,3 +201,94 @@ public final class Encoder {
         return true
     }
 }
+
+// MARK: Many streams at once
+
+extension Encoder {
+    /// Scratch for advancing up to `maxBatch` streams together (`stepBatch`). Allocated once.
+    public final class BatchScratch {
+        public let maxBatch: Int
+        /// (B, D) residual stream, normalised input, mixer/FFN output; (B, M) FFN hidden.
+        let hidden: FloatBuffer, normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
+        /// (B, V) logits of the last output frame of each stream, row i = states[i].
+        public let logits: FloatBuffer
+        enum MixerScratch { case s4d(S4D.BatchScratch), mamba(Mamba.BatchScratch) }
+        let mixer: MixerScratch?
+        /// Per block, the mixer states of the current batch (rebuilt only when the batch changes).
+        var bound: [ObjectIdentifier] = []
+        var s4dStates: [[S4D.State]] = [], mambaStates: [[Mamba.State]] = []
+
+        init(_ e: Encoder, maxBatch: Int) {
+            let d = e.config.d_model
+            self.maxBatch = maxBatch
+            hidden = FloatBuffer(count: maxBatch * d); normed = FloatBuffer(count: maxBatch * d)
+            mixed = FloatBuffer(count: maxBatch * d)
+            ffn = FloatBuffer(count: maxBatch * max(1, e.config.ffn_mult * d))
+            logits = FloatBuffer(count: maxBatch * e.config.vocab.count)
+            switch e.blocks.first?.mixer {
+            case .s4d(let s)?: mixer = .s4d(s.makeBatchScratch(maxBatch: maxBatch))
+            case .mamba(let m)?: mixer = .mamba(m.makeBatchScratch(maxBatch: maxBatch))
+            case nil: mixer = nil
+            }
+        }
+
+        func bind(_ states: [Encoder.State]) {
+            let ids = states.map(ObjectIdentifier.init)
+            guard ids != bound else { return }
+            bound = ids
+            let blocks = states.first?.mixers.count ?? 0
+            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.mixers[i] { return s }; return nil } }
+            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.mixers[i] { return s }; return nil } }
+        }
+    }
+
+    public func makeBatchScratch(maxBatch: Int) -> BatchScratch { BatchScratch(self, maxBatch: maxBatch) }
+
+    /// Advances B streams by one feature frame each, `frames (B, F)`, the streams in lock-step (same
+    /// number of frames seen). The convolutional front end runs per stream; every weight matrix of the
+    /// blocks and the head is applied to all B streams at once (SGEMM instead of B SGEMVs), which is what
+    /// lets one core carry many streams. Returns true when an output frame is complete; the logits are
+    /// then rows of `scratch.logits (B, V)`. Same results as `step` per stream. Allocates nothing once
+    /// the batch's states are bound.
+    public func stepBatch(_ frames: UnsafePointer<Float>, states: [State], scratch sc: BatchScratch) -> Bool {
+        let b = states.count, f = config.n_mels, d = config.d_model
+        precondition(b >= 1 && b <= sc.maxBatch, "batch of \(b) streams; scratch holds \(sc.maxBatch)")
+        var ready = 0
+        for (i, s) in states.enumerated() {
+            let x = s.input.pointer, frame = frames + i * f
+            featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
+                for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
+            }}
+            guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { continue }
+            Activation.gelu(s.c1.pointer, count: d)
+            guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { continue }
+            Activation.gelu(s.hidden.pointer, count: d)
+            (sc.hidden.pointer + i * d).update(from: s.hidden.pointer, count: d)
+            ready += 1
+        }
+        guard ready > 0 else { return false }
+        precondition(ready == b, "stepBatch needs streams in lock-step (\(ready) of \(b) completed a frame)")
+        sc.bind(states)
+        let h = sc.hidden.pointer, normed = sc.normed.pointer, mixed = sc.mixed.pointer
+        for (k, blk) in blocks.enumerated() {
+            for i in 0..<b { blk.norm(h + i * d, into: normed + i * d) }
+            switch (blk.mixer, sc.mixer) {
+            case let (.s4d(layer), .s4d(ms)?): layer.stepBatch(normed, states: sc.s4dStates[k], scratch: ms, into: mixed)
+            case let (.mamba(layer), .mamba(ms)?): layer.stepBatch(normed, states: sc.mambaStates[k], scratch: ms, into: mixed)
+            default: preconditionFailure("batch scratch does not match the encoder's layers")
+            }
+            for j in 0..<(b * d) { h[j] += mixed[j] }
+            if let fn = blk.ffnNorm, let fc1 = blk.fc1, let fc2 = blk.fc2 {
+                for i in 0..<b { fn(h + i * d, into: normed + i * d) }
+                fc1(normed, rows: b, into: sc.ffn.pointer)
+                Activation.gelu(sc.ffn.pointer, count: b * fc1.outFeatures)
+                fc2(sc.ffn.pointer, rows: b, into: mixed)
+                for j in 0..<(b * d) { h[j] += mixed[j] }
+            }
+        }
+        for i in 0..<b { normF(h + i * d, into: normed + i * d) }
+        head(normed, rows: b, into: sc.logits.pointer)
+        for s in states { s.didEmit() }
+        return true
+    }
+}

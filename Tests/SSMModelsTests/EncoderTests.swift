@@ -41,6 +41,44 @@ final class EncoderTests: XCTestCase {
         }
     }
 
+    /// Advancing B streams together (GEMM over the batch) gives each stream exactly what stepping it
+    /// alone gives, for both mixers, with FFNs, across output frames.
+    func testBatchedStepEqualsPerStreamStep() throws {
+        let configs = [
+            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, subsample_strides: [3, 1],
+                          s4d: .init(d_state: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba, d_model: 24, n_layers: 2, norm: .rmsnorm, ffn_mult: 2,
+                          mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 2), vocab: Self.vocab),
+        ]
+        for (ci, c) in configs.enumerated() {
+            let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))
+            let streams = 5, frames = 61, f = c.n_mels, v = c.vocab.count
+            var rng = SeededRandom(seed: 77)
+            let feats = (0..<streams).map { _ in rng.matrix(frames, f) }
+            let alone = feats.map { streamed(enc, $0) }
+            let states = (0..<streams).map { _ in enc.makeState() }
+            let scratch = enc.makeBatchScratch(maxBatch: 8)
+            var batched = [Matrix](repeating: Matrix(rows: 0, cols: v), count: streams)
+            var input = [Float](repeating: 0, count: streams * f)
+            for t in 0..<frames {
+                for i in 0..<streams { for j in 0..<f { input[i * f + j] = feats[i][t, j] } }
+                if input.withUnsafeBufferPointer({ enc.stepBatch($0.baseAddress!, states: states, scratch: scratch) }) {
+                    for i in 0..<streams {
+                        batched[i].append(rowsOf: Matrix(rows: 1, cols: v, data: Array(scratch.logits.buffer[(i * v)..<((i + 1) * v)])))
+                    }
+                }
+            }
+            var worst: Float = 0
+            for i in 0..<streams {
+                XCTAssertEqual(batched[i].rows, alone[i].rows)
+                worst = max(worst, batched[i].maxAbsDifference(alone[i]))
+            }
+            print("encoder \(c.mixer) batched (\(streams) streams) vs per-stream step: max abs diff \(worst)")
+            XCTAssertLessThanOrEqual(worst, 1e-5)
+            XCTAssertGreaterThan(batched[0].maxAbsDifference(batched[1]), 1e-3, "streams are independent")
+        }
+    }
+
     /// The tiny encoders exported by the PyTorch recipe give the same logits here.
     func testTinyEncodersMatchPyTorch() throws {
         for name in ["encoder_s4d_tiny", "encoder_mamba_tiny"] {

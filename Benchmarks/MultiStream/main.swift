@@ -1,0 +1,77 @@
+// Many streams per core: the encoder advanced for N independent streams at once (`stepBatch`: every
+// weight matrix applied to N rows with one SGEMM) against N separate `step` calls (N SGEMVs), one
+// thread, release build, random weights in the shipped configurations (or --model PATH).
+//
+//   swift run -c release multistream [--model Resources/models/NAME] [--out Benchmarks/results/multistream.csv]
+//
+// A stream needs 100 feature frames per second of audio, so with t µs per batched frame for N streams,
+// one core carries N · 10 000 / t real-time streams.
+import Foundation
+import SSMModels
+import SSMTensor
+import SSMTestSupport
+
+BLAS.setThreads(1)
+FloatingPoint.enableFlushToZero()
+var out = "Benchmarks/results/multistream.csv"
+var modelPath: String?
+var it = CommandLine.arguments.dropFirst().makeIterator()
+while let a = it.next() {
+    switch a {
+    case "--out": out = it.next() ?? out
+    case "--model": modelPath = it.next()
+    default: print("usage: multistream [--model PATH] [--out FILE.csv]"); exit(2)
+    }
+}
+
+let vocab = ["<blank>", " ", "'"] + (97...122).map { String(UnicodeScalar(UInt8($0))) }
+var encoders: [(String, Encoder)] = []
+if let modelPath {
+    encoders.append(((modelPath as NSString).lastPathComponent, try Encoder(directory: modelPath)))
+} else {
+    for (label, cfg) in [
+        ("s4d d256x6 N64 FFNx2", EncoderConfig(mixer: .s4d, d_model: 256, n_layers: 6, norm: .layernorm, ffn_mult: 2,
+                                               subsample_strides: [3, 1], s4d: .init(d_state: 64), vocab: vocab)),
+        ("mamba d256x6 E256 N8 FFNx2", EncoderConfig(mixer: .mamba, d_model: 256, n_layers: 6, norm: .layernorm, ffn_mult: 2,
+                                                     subsample_strides: [3, 1],
+                                                     mamba: .init(d_state: 8, d_conv: 4, expand: 1, dt_rank: 16), vocab: vocab)),
+    ] {
+        encoders.append((label, try Encoder(config: cfg, weights: WeightStore(tensors: RandomWeights.encoderTensors(cfg, seed: 5)))))
+    }
+}
+
+var rows = ["model,streams,batched_us_per_frame,separate_us_per_frame,batched_streams_per_core,separate_streams_per_core"]
+var rng = SeededRandom(seed: 9)
+let feats = rng.normals(80 * 256 * 4)
+for (label, enc) in encoders {
+    print("\(label) (\(enc.parameterCount) parameters)")
+    print("  streams   batched µs/frame   separate µs/frame   real-time streams per core: batched   separate")
+    for n in [1, 2, 4, 8, 16, 32, 64, 128, 256] {
+        let frames = max(60, 2400 / n)
+        let scratch = enc.makeBatchScratch(maxBatch: n)
+        let batchStates = (0..<n).map { _ in enc.makeState() }
+        let soloStates = (0..<n).map { _ in enc.makeState() }
+        func run(_ body: (Int) -> Void) -> Double {
+            for t in 0..<12 { body(t) } // warm-up, and a few output frames
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                for t in 0..<frames { body(t) }
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000 / Double(frames))
+            }
+            return best
+        }
+        let batched = feats.withUnsafeBufferPointer { p in
+            run { t in _ = enc.stepBatch(p.baseAddress! + ((t * n) % 256) * 80, states: batchStates, scratch: scratch) }
+        }
+        let separate = feats.withUnsafeBufferPointer { p in
+            run { t in for (i, s) in soloStates.enumerated() { _ = enc.step(p.baseAddress! + ((t * n + i) % 1024) * 80, state: s) } }
+        }
+        let cap = { (us: Double) in Double(n) * 10_000 / us }
+        print(String(format: "  %7d   %16.1f   %17.1f   %34.0f   %8.0f", n, batched, separate, cap(batched), cap(separate)))
+        rows.append("\(label),\(n),\(String(format: "%.2f", batched)),\(String(format: "%.2f", separate)),\(Int(cap(batched))),\(Int(cap(separate)))")
+    }
+}
+try FileManager.default.createDirectory(atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+try (rows.joined(separator: "\n") + "\n").write(toFile: out, atomically: true, encoding: .utf8)
+print("wrote \(out)")
