@@ -6,6 +6,7 @@
 //
 // A stream needs 100 feature frames per second of audio, so with t µs per batched frame for N streams,
 // one core carries N · 10 000 / t real-time streams.
+import COpenBLAS
 import Foundation
 import SSMModels
 import SSMTensor
@@ -40,6 +41,21 @@ if let modelPath {
     }
 }
 
+/// sgemv read bandwidth (GB/s) over a matrix of `floats` weights, the layout the encoder's step uses.
+func sgemvBandwidth(floats: Int) -> Double {
+    let cols = 512, rowsN = max(1, floats / cols)
+    let w = [Float](repeating: 0.01, count: rowsN * cols), x = [Float](repeating: 1, count: cols)
+    var y = [Float](repeating: 0, count: rowsN)
+    var best = Double.infinity
+    for _ in 0..<30 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rowsN), Int32(cols), 1, w, Int32(cols), x, 1, 0, &y, 1)
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0))
+    }
+    return Double(rowsN * cols * 4) / best // bytes per ns = GB/s
+}
+
+var singleStreamUs: [String: Double] = [:]
 var rows = ["model,streams,batched_us_per_frame,separate_us_per_frame,batched_streams_per_core,separate_streams_per_core"]
 var rng = SeededRandom(seed: 9)
 let feats = rng.normals(80 * 256 * 4)
@@ -68,9 +84,19 @@ for (label, enc) in encoders {
             run { t in for (i, s) in soloStates.enumerated() { _ = enc.step(p.baseAddress! + ((t * n + i) % 1024) * 80, state: s) } }
         }
         let cap = { (us: Double) in Double(n) * 10_000 / us }
+        if n == 1 { singleStreamUs[label] = separate }
         print(String(format: "  %7d   %16.1f   %17.1f   %34.0f   %8.0f", n, batched, separate, cap(batched), cap(separate)))
         rows.append("\(label),\(n),\(String(format: "%.2f", batched)),\(String(format: "%.2f", separate)),\(Int(cap(batched))),\(Int(cap(separate)))")
     }
+}
+// The memory-bandwidth floor of one stream: every output frame reads all weights once.
+for (label, enc) in encoders {
+    let bytes = Double(enc.parameterCount * 4)
+    let gbps = sgemvBandwidth(floats: enc.parameterCount)
+    let floorUs = bytes / gbps / 1000
+    let measuredUs = (singleStreamUs[label] ?? 0) * Double(enc.config.subsampling) // per output frame
+    print(String(format: "%@: weights %.1f MB, sgemv bandwidth %.1f GB/s → floor %.0f µs per output frame; measured %.0f µs (%.2f× the floor)",
+                 label, bytes / 1e6, gbps, floorUs, measuredUs, measuredUs / floorUs))
 }
 try FileManager.default.createDirectory(atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
 try (rows.joined(separator: "\n") + "\n").write(toFile: out, atomically: true, encoding: .utf8)
