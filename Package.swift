@@ -59,6 +59,10 @@ let package = Package(
         // Many streams per core: batched stepping (SGEMM over streams) vs separate steps.
         .executableTarget(name: "multistream", dependencies: ["SSMModels", "SSMTensor", "SSMTestSupport"],
                           path: "Benchmarks/MultiStream"),
+        // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); in ordinary
+        // builds they are regression runners over their seed corpus.
+        .executableTarget(name: "fuzz-wav", dependencies: ["SSMAudio"], path: "Fuzz/FuzzWAV"),
+        .executableTarget(name: "fuzz-model", dependencies: ["SSMModels", "SSMTensor"], path: "Fuzz/FuzzModel"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),

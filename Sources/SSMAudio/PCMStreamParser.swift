@@ -401,8 +401,7 @@ public struct PCMStreamParser {
         var p = start
         if channels == 1 {
             for _ in 0..<frames {
-                let x = convert(p)
-                output.append(x.isFinite ? x : 0) // NaN/Inf float input: as in FileAudioDecoder's mixdown
+                output.append(saneSample(convert(p))) // as FileAudioDecoder's mixdown does
                 p += width
             }
         } else {
@@ -413,7 +412,7 @@ public struct PCMStreamParser {
                     sum += convert(p)
                     p += width
                 }
-                output.append(sum.isFinite ? sum / scale : 0)
+                output.append(saneSample(sum / scale))
             }
         }
     }

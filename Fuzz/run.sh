@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds a libFuzzer target (with AddressSanitizer) and runs it for a bounded time.
+#
+#   Fuzz/run.sh wav|model [SECONDS=60]
+#
+# Seed corpus: Fuzz/corpus/<target>/ (committed). New interesting inputs go to
+# .build-fuzz/corpus-<target>/ (not committed). A crash leaves crash-* in .build-fuzz/ and exits
+# non-zero: add the input to the seed corpus (the ordinary build's `fuzz-<target> Fuzz/corpus/<target>`
+# replays it in the test suite) and fix the bug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:?usage: Fuzz/run.sh wav|model [SECONDS]}"
+seconds="${2:-60}"
+case "$target" in wav|model) ;; *) echo "unknown target $target (wav, model)" >&2; exit 2 ;; esac
+swift build -c release --build-path .build-fuzz --product "fuzz-$target" \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 | grep -E "error|warning: unre|Compiling fuzz|Build" || true
+bin="$(swift build -c release --build-path .build-fuzz --show-bin-path)/fuzz-$target"
+mkdir -p ".build-fuzz/corpus-$target"
+cd .build-fuzz
+"$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  "corpus-$target" "../Fuzz/corpus/$target"
