@@ -10,7 +10,7 @@ enum Console {
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
-    /// Writes `s` to stdout and flushes; exits 0 quietly if stdout has been closed.
+    /// Writes `s` to stdout (unbuffered); exits 0 at once, quietly, if stdout has been closed.
     static func out(_ s: String) {
         var bytes = Array(s.utf8)
         let ok = bytes.withUnsafeMutableBytes { p -> Bool in
@@ -22,7 +22,9 @@ enum Console {
             }
             return true
         }
-        if !ok { exit(0) }
+        // `_exit`, not `exit`: other pipeline threads may still be inside OpenBLAS, whose atexit
+        // cleanup would free buffers under them (ThreadSanitizer caught that crash).
+        if !ok { _exit(0) }
     }
 
     static func err(_ s: String) { FileHandle.standardError.write(s.data(using: .utf8)!) }

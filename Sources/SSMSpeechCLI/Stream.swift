@@ -64,7 +64,7 @@ struct Stream: ParsableCommand {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             s.setEventHandler {
-                if signalled { Foundation.exit(130) }
+                if signalled { _exit(130) } // threads are still running: no atexit handlers
                 signalled = true
                 graph.stop()
             }
