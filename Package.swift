@@ -61,8 +61,9 @@ let package = Package(
                           path: "Benchmarks/MultiStream"),
         // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); in ordinary
         // builds they are regression runners over their seed corpus.
-        .executableTarget(name: "fuzz-wav", dependencies: ["SSMAudio"], path: "Fuzz/FuzzWAV"),
-        .executableTarget(name: "fuzz-model", dependencies: ["SSMModels", "SSMTensor"], path: "Fuzz/FuzzModel"),
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "fuzz-wav", dependencies: ["SSMAudio", "FuzzSupport"], path: "Fuzz/FuzzWAV"),
+        .executableTarget(name: "fuzz-model", dependencies: ["SSMModels", "SSMTensor", "FuzzSupport"], path: "Fuzz/FuzzModel"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),

@@ -3,6 +3,7 @@
 // its first 0x00 byte: before it the config JSON, after it the safetensors file.
 // Fuzz: Fuzz/run.sh model SECONDS
 import Foundation
+import FuzzSupport
 import SSMModels
 import SSMTensor
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -23,36 +24,14 @@ public func fuzzModel(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
 }
 
 #if FUZZING
-// SwiftPM links an executable's entry point as `<module>_main`; hand control to libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafeRawPointer, Int) -> CInt) -> CInt
-
 @_cdecl("fuzz_model_main")
 func fuzzerEntry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var c = argc
-    var v = argv
-    return LLVMFuzzerRunDriver(&c, &v) { fuzzModel($0, $1) }
+    runFuzzer(argc, argv) { fuzzModel($0, $1) }
 }
 #else
-/// Without libFuzzer (ordinary builds, CI): runs every file of the given corpus folders/files through
-/// the target once — the regression check for inputs that once crashed.
 @main struct Runner {
     static func main() throws {
-        var n = 0
-        for arg in CommandLine.arguments.dropFirst() {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: arg, isDirectory: &isDir) else { continue }
-            let paths = isDir.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: arg).sorted().map { (arg as NSString).appendingPathComponent($0) }
-                : [arg]
-            for p in paths {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))
-                _ = bytes.withUnsafeBytes { fuzzModel($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, $0.count) }
-                n += 1
-            }
-        }
-        print("ran \(n) inputs")
+        print("ran \(try replayCorpus(Array(CommandLine.arguments.dropFirst())) { fuzzModel($0, $1) }) inputs")
     }
 }
 #endif
