@@ -23,11 +23,18 @@ public struct CTCGreedyDecoder: Sendable {
 
     public mutating func reset() { tokens.removeAll(keepingCapacity: true); previous = blank; frame = 0 }
 
-    /// Consumes one frame of logits `(V)`.
-    public mutating func accept(_ logits: UnsafeBufferPointer<Float>) {
+    /// Index of the largest logit (the first one on ties).
+    @inline(__always)
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
         var best = 0
         var bestValue = -Float.infinity
         for v in 0..<logits.count where logits[v] > bestValue { bestValue = logits[v]; best = v }
+        return best
+    }
+
+    /// Consumes one frame of logits `(V)`.
+    public mutating func accept(_ logits: UnsafeBufferPointer<Float>) {
+        let best = Self.argmax(logits)
         if best != blank && best != previous { tokens.append(EmittedToken(token: best, frame: frame)) }
         previous = best
         frame += 1

@@ -166,9 +166,10 @@ public final class Encoder {
 
     public func makeState() -> State { State(self) }
 
-    /// Feeds one feature frame `(F)`. Every fourth frame completes an output frame: then its logits
-    /// are in `state.logits` and the call returns true. Allocates nothing.
-    public func step(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
+    /// Feature norm → conv1 → GELU → conv2 → GELU for one feature frame; true when an output frame's
+    /// input is ready in `s.hidden (D)` (every `s1·s2`-th frame).
+    @inline(__always)
+    func frontEnd(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
         let f = config.n_mels, d = config.d_model
         let x = s.input.pointer
         featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
@@ -177,8 +178,16 @@ public final class Encoder {
         guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { return false }
         Activation.gelu(s.c1.pointer, count: d)
         guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { return false }
+        Activation.gelu(s.hidden.pointer, count: d)
+        return true
+    }
+
+    /// Feeds one feature frame `(F)`. Every `s1·s2`-th frame completes an output frame: then its logits
+    /// are in `state.logits` and the call returns true. Allocates nothing.
+    public func step(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
+        let d = config.d_model
+        guard frontEnd(frame, state: s) else { return false }
         let h = s.hidden.pointer
-        Activation.gelu(h, count: d)
         for (i, b) in blocks.enumerated() {
             b.norm(h, into: s.normed.pointer)
             switch (b.mixer, s.mixers[i]) {
@@ -254,15 +263,7 @@ extension Encoder {
         let b = states.count, f = config.n_mels, d = config.d_model
         precondition(b >= 1 && b <= sc.maxBatch, "batch of \(b) streams; scratch holds \(sc.maxBatch)")
         var ready = 0
-        for (i, s) in states.enumerated() {
-            let x = s.input.pointer, frame = frames + i * f
-            featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
-                for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
-            }}
-            guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { continue }
-            Activation.gelu(s.c1.pointer, count: d)
-            guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { continue }
-            Activation.gelu(s.hidden.pointer, count: d)
+        for (i, s) in states.enumerated() where frontEnd(frames + i * f, state: s) {
             (sc.hidden.pointer + i * d).update(from: s.hidden.pointer, count: d)
             ready += 1
         }

@@ -78,12 +78,11 @@ public enum LatencyBench {
         computeNs += endRecord.publish - endRecord.arrival
         let duration = Double(samples.count) / Double(sampleRate)
         // Clocks in seconds from the start of the audio.
-        func arrival(_ k: Int) -> Double {
-            realtime ? Double(records[k].arrival &- source.startNanos) / 1e9 : records[k].audioEnd
+        func arrival(_ r: Record) -> Double {
+            realtime ? Double(r.arrival &- source.startNanos) / 1e9 : r.audioEnd
         }
-        func publish(_ k: Int) -> Double {
-            realtime ? Double(records[k].publish &- source.startNanos) / 1e9
-                : records[k].audioEnd + Double(records[k].publish - records[k].arrival) / 1e9
+        func publish(_ r: Record) -> Double {
+            realtime ? Double(r.publish &- source.startNanos) / 1e9 : r.audioEnd + Double(r.publish - r.arrival) / 1e9
         }
         func chunk(containing t: Double) -> Int {
             records.firstIndex { $0.audioEnd >= t } ?? (records.count - 1)
@@ -93,20 +92,15 @@ public enum LatencyBench {
         var emissions: [Double] = []
         if let alignment, let first = alignment.first, !records.isEmpty {
             if let k = records.firstIndex(where: \.partialNonEmpty) {
-                firstPartial = (publish(k) - arrival(chunk(containing: first.start))) * 1000
+                firstPartial = (publish(records[k]) - arrival(records[chunk(containing: first.start)])) * 1000
             }
             // Only words recognised correctly can be said to appear: exact matches of the alignment.
             for (i, j) in alignWords(reference: alignment.map(\.word), hypothesis: finalWords)
             where alignment[i].word == finalWords[j] {
                 // Hypothesis word j first shows with its final spelling at chunk k (else: only in the final result).
-                let fed = arrival(chunk(containing: alignment[i].end))
-                if let k = records.firstIndex(where: { $0.words.count > j && $0.words[j] == finalWords[j] }) {
-                    emissions.append((publish(k) - fed) * 1000)
-                } else {
-                    let endPublish = realtime ? Double(endRecord.publish &- source.startNanos) / 1e9
-                        : duration + Double(endRecord.publish - endRecord.arrival) / 1e9
-                    emissions.append((endPublish - fed) * 1000)
-                }
+                let fed = arrival(records[chunk(containing: alignment[i].end)])
+                let shown = records.first { $0.words.count > j && $0.words[j] == finalWords[j] } ?? endRecord
+                emissions.append((publish(shown) - fed) * 1000)
             }
         }
         emissions.sort()

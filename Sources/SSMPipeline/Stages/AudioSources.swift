@@ -64,8 +64,6 @@ public final class FileDescriptorAudioSource: PipelineSource {
     private let lock = NSLock()
     private var io: DispatchIO?
     private var stopped = false
-    /// Source format once known (after the WAV header, or the raw format at once).
-    public private(set) var detectedFormat: RawPCMFormat?
 
     public init(fileDescriptor: Int32 = 0, name: String = "<stdin>", format: RawPCMFormat = RawPCMFormat(), readBytes: Int = 8_192) {
         self.fileDescriptor = fileDescriptor
@@ -85,6 +83,10 @@ public final class FileDescriptorAudioSource: PipelineSource {
         let stoppedEarly = stopped
         lock.unlock()
         if stoppedEarly { channel.close(flags: .stop) }
+        defer { // however reading ends: no read left outstanding, and stop() has nothing more to close
+            channel.close(flags: .stop)
+            lock.lock(); io = nil; lock.unlock()
+        }
 
         // The read handler only collects what arrives; parsing and `emit` (which may block on a full
         // channel) happen here on the source's own thread. One read of at most `readBytes` is in flight.
@@ -113,23 +115,19 @@ public final class FileDescriptorAudioSource: PipelineSource {
                         do { keepGoing = try deliver(UnsafeRawBufferPointer(region)) } catch { failure = error }
                         if failure != nil || !keepGoing { stop = true }
                     }
-                    if let failure { channel.close(flags: .stop); lock.lock(); io = nil; lock.unlock(); throw failure }
-                    if !keepGoing { channel.close(flags: .stop); lock.lock(); io = nil; lock.unlock(); return }
+                    if let failure { throw failure }
+                    if !keepGoing { return }
                 }
                 guard done else { continue }
                 if error != 0 && error != ECANCELED {
-                    channel.close(flags: .stop)
                     throw AudioError.readFailed(path: sourceName, reason: String(cString: strerror(error)))
                 }
                 if got == 0 || error == ECANCELED { break reading } // end of file, or stop()
                 continue reading
             }
         }
-        channel.close(flags: .stop)
-        lock.lock(); io = nil; lock.unlock()
         do {
             let tail = try parser.finish()
-            detectedFormat = parser.format
             if !tail.isEmpty, let rate = parser.sampleRate {
                 frames += Int64(tail.count)
                 _ = emit(AudioBlock(samples: tail, sampleRate: rate), Double(frames) / Double(rate))

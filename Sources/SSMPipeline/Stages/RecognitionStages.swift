@@ -148,9 +148,7 @@ public final class CTCStage: PipelineStage {
             for t in 0..<logits.rows {
                 let row = UnsafeBufferPointer(rebasing: p[(t * logits.cols)..<((t + 1) * logits.cols)])
                 decoder.accept(row)
-                var best = 0
-                for v in 1..<row.count where row[v] > row[best] { best = v }
-                if best != 0 { lastSpeechFrame = frames; hasSpeech = true }
+                if CTCGreedyDecoder.argmax(row) != 0 { lastSpeechFrame = frames; hasSpeech = true }
                 frames += 1
                 if hasSpeech && (frames - 1 - lastSpeechFrame >= silenceFrames || frames - utteranceStart >= maxFrames) {
                     if let u = closeUtterance() { update.finals.append(u) }
