@@ -79,16 +79,8 @@ final class CommandLineTests: XCTestCase {
         let readers = DispatchGroup()
         DispatchQueue.global().async(group: readers) { o.value = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: readers) { e.value = err.fileHandleForReading.readDataToEndOfFile() }
-        var rng = SeededRandom(seed: seed)
-        var off = 0
-        let fd = inPipe.fileHandleForWriting.fileDescriptor
-        while off < input.count {
-            let n = min(input.count - off, 1 + Int(rng.uniform(0, 1) < 0.3 ? rng.uniform(0, 16) : rng.uniform(0, 9_000)))
-            let w = input[off..<(off + n)].withUnsafeBytes { write(fd, $0.baseAddress, n) }
-            if w <= 0 { break }
-            off += w
-            if rng.uniform(0, 1) < 0.05 { usleep(UInt32(rng.uniform(0, 20_000))) }
-        }
+        writeInRandomPieces(input, to: inPipe.fileHandleForWriting.fileDescriptor, seed: seed,
+                            tinyMax: 16, largeMax: 9_000, pauseChance: 0.05, maxPauseMicros: 20_000)
         if let delay = interruptAfter {
             usleep(UInt32(delay * 1e6))
             kill(p.processIdentifier, SIGINT)

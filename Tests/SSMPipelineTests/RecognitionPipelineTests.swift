@@ -55,15 +55,7 @@ final class RecognitionPipelineTests: XCTestCase {
         XCTAssertEqual(pipe(&fds), 0)
         let writeEnd = fds[1]
         Thread.detachNewThread {
-            var rng = SeededRandom(seed: seed)
-            var off = 0
-            while off < bytes.count {
-                let n = min(bytes.count - off, 1 + Int(rng.uniform(0, 1) < 0.3 ? rng.uniform(0, 8) : rng.uniform(0, 6_000)))
-                let w = bytes[off..<(off + n)].withUnsafeBytes { write(writeEnd, $0.baseAddress, n) }
-                if w <= 0 { break }
-                off += w
-                if rng.uniform(0, 1) < 0.1 { usleep(UInt32(rng.uniform(0, 3_000))) }
-            }
+            writeInRandomPieces(bytes, to: writeEnd, seed: seed, tinyMax: 8, largeMax: 6_000, pauseChance: 0.1, maxPauseMicros: 3_000)
             close(writeEnd)
         }
         return fds[0]

@@ -141,3 +141,19 @@ public enum RandomWeights {
     }
 
 }
+
+/// Writes `bytes` to `fd` the way a real producer might: pieces of random size (30 % of them tiny,
+/// 1…`tinyMax` bytes, the rest 1…`largeMax`), with a pause of up to `maxPauseMicros` after a fraction
+/// `pauseChance` of them. Stops early if the reader goes away. Does not close `fd`.
+public func writeInRandomPieces(_ bytes: [UInt8], to fd: Int32, seed: UInt64, tinyMax: Float, largeMax: Float,
+                                pauseChance: Float, maxPauseMicros: Float) {
+    var rng = SeededRandom(seed: seed)
+    var off = 0
+    while off < bytes.count {
+        let n = min(bytes.count - off, 1 + Int(rng.uniform(0, 1) < 0.3 ? rng.uniform(0, tinyMax) : rng.uniform(0, largeMax)))
+        let w = bytes[off..<(off + n)].withUnsafeBytes { write(fd, $0.baseAddress, n) }
+        if w <= 0 { break }
+        off += w
+        if rng.uniform(0, 1) < pauseChance { usleep(UInt32(rng.uniform(0, maxPauseMicros))) }
+    }
+}
