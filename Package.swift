@@ -6,7 +6,9 @@
 //   → SSMAudio (decode, resample, stdin PCM/WAV, WAV out)
 //   → SSMFeatures (streaming log-mel)
 //   → SSMTensor (tensors, BLAS, safetensors) → SSMLayers (S4D, Mamba, norms, convs)
-//   → SSMModels (encoder configs + models) → SSMDecoding (CTC) → SSMPipeline (recognizer, output formats)
+//   → SSMModels (encoder configs + models) → SSMDecoding (CTC)
+//   → SSMSynthesis (text front end with espeak-ng, acoustic model, vocoder)
+//   → SSMPipeline (recognition and synthesis graphs, output formats)
 //   → ssmspeech (command line)
 import PackageDescription
 
@@ -14,7 +16,7 @@ let package = Package(
     name: "SSMSpeech",
     products: [
         .executable(name: "ssmspeech", targets: ["SSMSpeechCLI"]),
-        .library(name: "SSMSpeech", targets: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMLayers", "SSMModels", "SSMDecoding", "SSMPipeline"]),
+        .library(name: "SSMSpeech", targets: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMLayers", "SSMModels", "SSMDecoding", "SSMSynthesis", "SSMPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +32,8 @@ let package = Package(
                        providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CEspeakNG", path: "Sources/CEspeakNG", pkgConfig: "espeak-ng",
+                       providers: [.apt(["libespeak-ng-dev"])]),
 
         // Tiny C helpers that Swift cannot express (floating-point control register).
         .target(name: "CSupport", path: "Sources/CSupport"),
@@ -40,13 +44,16 @@ let package = Package(
         .target(name: "SSMLayers", dependencies: ["SSMTensor", "COpenBLAS", "CFFTW"], path: "Sources/SSMLayers"),
         .target(name: "SSMModels", dependencies: ["SSMLayers", "SSMTensor", "SSMFeatures"], path: "Sources/SSMModels"),
         .target(name: "SSMDecoding", dependencies: ["SSMTensor"], path: "Sources/SSMDecoding"),
-        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor",
+        // Text → phonemes (espeak-ng) → acoustic model (causal SSM decoder) → streaming vocoder.
+        .target(name: "SSMSynthesis", dependencies: ["CEspeakNG", "SSMModels", "SSMLayers", "SSMTensor"],
+                path: "Sources/SSMSynthesis"),
+        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor", "SSMSynthesis",
                                                     .product(name: "Histogram", package: "hdrhistogram-swift")],
                 path: "Sources/SSMPipeline"),
         .executableTarget(
             name: "SSMSpeechCLI",
             dependencies: [
-                "SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMTensor",
+                "SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMTensor", "SSMSynthesis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/SSMSpeechCLI"),
@@ -72,6 +79,8 @@ let package = Package(
         .testTarget(name: "SSMDecodingTests", dependencies: ["SSMDecoding", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMDecodingTests"),
         .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMTestSupport"],
                     path: "Tests/SSMPipelineTests"),
+        .testTarget(name: "SSMSynthesisTests", dependencies: ["SSMSynthesis", "SSMModels", "SSMTensor", "SSMTestSupport"],
+                    path: "Tests/SSMSynthesisTests"),
         .testTarget(name: "SSMModelsTests", dependencies: ["SSMModels", "SSMLayers", "SSMTensor", "SSMDecoding", "SSMTestSupport"], path: "Tests/SSMModelsTests"),
     ],
     swiftLanguageModes: [.v5]

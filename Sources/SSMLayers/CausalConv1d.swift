@@ -56,6 +56,12 @@ public struct CausalConv1d {
 
         public func reset() { window.zero(); seen = 0 }
 
+        /// Becomes a copy of `o` (same layer): e.g. a state primed once and reused per utterance.
+        public func copy(from o: State) {
+            window.pointer.update(from: o.window.pointer, count: window.count)
+            seen = o.seen
+        }
+
         /// Shifts the window by one frame and appends `x (Cin)`.
         @inline(__always) func push(_ x: UnsafePointer<Float>) {
             let total = window.count

@@ -2,20 +2,6 @@ import Foundation
 import SSMLayers
 import SSMTensor
 
-/// One residual block: `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`.
-struct EncoderBlock {
-    enum Mixer {
-        case s4d(S4D)
-        case mamba(Mamba)
-    }
-    let norm: Norm
-    let mixer: Mixer
-    let ffnNorm: Norm?
-    /// fc1 (M, D), fc2 (D, M) with M = ffn_mult · D.
-    let fc1: Linear?
-    let fc2: Linear?
-}
-
 /// The streaming CTC encoder: feature norm → causal conv subsampling (×s1·s2) → SSM blocks → CTC head.
 ///
 /// Weights are bound explicitly by their checkpoint names (Docs/ARCHITECTURE.md). Two ways to run:
@@ -28,7 +14,8 @@ public final class Encoder {
     let featureMean: [Float], featureStd: [Float]
     let conv1: CausalConv1d
     let conv2: CausalConv1d
-    let blocks: [EncoderBlock]
+    /// The residual SSM blocks (`layers.<i>.…`).
+    let stack: BlockStack
     let normF: Norm
     let head: Linear
 
@@ -46,23 +33,9 @@ public final class Encoder {
                                 stride: config.strides[0])
         conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k,
                                 stride: config.strides[1])
-        var blocks: [EncoderBlock] = []
-        for i in 0..<config.n_layers {
-            let lw = w.scoped("layers.\(i)")
-            let mixer: EncoderBlock.Mixer
-            switch config.mixer {
-            case .s4d: mixer = .s4d(try S4D(lw.scoped("mixer"), dModel: d, config: config.s4d!))
-            case .mamba: mixer = .mamba(try Mamba(lw.scoped("mixer"), dModel: d, config: config.mamba!))
-            }
-            let m = config.ffn_mult * d
-            blocks.append(EncoderBlock(
-                norm: try Norm(lw.scoped("norm"), kind: config.norm, dim: d),
-                mixer: mixer,
-                ffnNorm: m > 0 ? try Norm(lw.scoped("ffn_norm"), kind: config.norm, dim: d) : nil,
-                fc1: m > 0 ? try Linear(lw.scoped("ffn.fc1"), inFeatures: d, outFeatures: m, bias: true) : nil,
-                fc2: m > 0 ? try Linear(lw.scoped("ffn.fc2"), inFeatures: m, outFeatures: d, bias: true) : nil))
-        }
-        self.blocks = blocks
+        stack = try BlockStack(w.scoped("layers"), config: BlockStack.Config(
+            mixer: config.mixer, dModel: d, layers: config.n_layers, norm: config.norm, ffnMult: config.ffn_mult,
+            s4d: config.s4d, mamba: config.mamba))
         normF = try Norm(w.scoped("norm_f"), kind: config.norm, dim: d)
         head = try Linear(w.scoped("ctc_head"), inFeatures: d, outFeatures: config.vocab.count, bias: true)
         try store.checkAllUsed()
@@ -93,21 +66,7 @@ public final class Encoder {
         for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
         h = conv2.forward(h)
         for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
-        for b in blocks {
-            let n = b.norm(h)
-            let m: Matrix
-            switch b.mixer {
-            case .s4d(let s): m = s.forward(n)
-            case .mamba(let s): m = s.forward(n)
-            }
-            for i in 0..<h.data.count { h.data[i] += m.data[i] }
-            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
-                var a = fc1(fn(h))
-                for i in 0..<a.data.count { a.data[i] = Activation.gelu(a.data[i]) }
-                let o = fc2(a)
-                for i in 0..<h.data.count { h.data[i] += o.data[i] }
-            }
-        }
+        h = stack.forward(h)
         return head(normF(h))
     }
 
@@ -115,18 +74,15 @@ public final class Encoder {
 
     /// Everything that lives across frames for one stream, plus preallocated scratch.
     public final class State {
-        enum MixerState { case s4d(S4D.State), mamba(Mamba.State) }
         let conv1: CausalConv1d.State
         let conv2: CausalConv1d.State
-        let mixers: [MixerState]
+        let blocks: BlockStack.State
         /// (F) normalised input frame.
         let input: FloatBuffer
         /// (D) conv1 output, conv2 output / residual stream.
         let c1: FloatBuffer, hidden: FloatBuffer
-        /// (D) normalised block input and mixer output.
-        let normed: FloatBuffer, mixed: FloatBuffer
-        /// (M) FFN hidden.
-        let ffn: FloatBuffer
+        /// (D) normalised output of the last block.
+        let normed: FloatBuffer
         /// (V) logits of the most recent output frame.
         public let logits: FloatBuffer
         /// Output frames produced so far.
@@ -136,28 +92,16 @@ public final class Encoder {
             let d = e.config.d_model
             conv1 = e.conv1.makeState()
             conv2 = e.conv2.makeState()
-            mixers = e.blocks.map {
-                switch $0.mixer {
-                case .s4d(let s): return .s4d(s.makeState())
-                case .mamba(let m): return .mamba(m.makeState())
-                }
-            }
+            blocks = e.stack.makeState()
             input = FloatBuffer(count: e.config.n_mels)
             c1 = FloatBuffer(count: d); hidden = FloatBuffer(count: d)
-            normed = FloatBuffer(count: d); mixed = FloatBuffer(count: d)
-            ffn = FloatBuffer(count: max(1, e.config.ffn_mult * d))
+            normed = FloatBuffer(count: d)
             logits = FloatBuffer(count: e.config.vocab.count)
         }
 
         /// Returns the stream to its initial state (start of a new utterance).
         public func reset() {
-            conv1.reset(); conv2.reset()
-            for m in mixers {
-                switch m {
-                case .s4d(let s): s.reset()
-                case .mamba(let s): s.reset()
-                }
-            }
+            conv1.reset(); conv2.reset(); blocks.reset()
             outputFrames = 0
         }
 
@@ -185,25 +129,9 @@ public final class Encoder {
     /// Feeds one feature frame `(F)`. Every `s1·s2`-th frame completes an output frame: then its logits
     /// are in `state.logits` and the call returns true. Allocates nothing.
     public func step(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
-        let d = config.d_model
         guard frontEnd(frame, state: s) else { return false }
         let h = s.hidden.pointer
-        for (i, b) in blocks.enumerated() {
-            b.norm(h, into: s.normed.pointer)
-            switch (b.mixer, s.mixers[i]) {
-            case let (.s4d(layer), .s4d(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
-            case let (.mamba(layer), .mamba(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
-            default: preconditionFailure("encoder state does not match its layers")
-            }
-            for j in 0..<d { h[j] += s.mixed[j] }
-            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
-                fn(h, into: s.normed.pointer)
-                fc1(s.normed.pointer, into: s.ffn.pointer)
-                Activation.gelu(s.ffn.pointer, count: fc1.outFeatures)
-                fc2(s.ffn.pointer, into: s.mixed.pointer)
-                for j in 0..<d { h[j] += s.mixed[j] }
-            }
-        }
+        stack.step(h, state: s.blocks)
         normF(h, into: s.normed.pointer)
         head(s.normed.pointer, into: s.logits.pointer)
         s.didEmit()
@@ -234,7 +162,7 @@ extension Encoder {
             mixed = FloatBuffer(count: maxBatch * d)
             ffn = FloatBuffer(count: maxBatch * max(1, e.config.ffn_mult * d))
             logits = FloatBuffer(count: maxBatch * e.config.vocab.count)
-            switch e.blocks.first?.mixer {
+            switch e.stack.blocks.first?.mixer {
             case .s4d(let s)?: mixer = .s4d(s.makeBatchScratch(maxBatch: maxBatch))
             case .mamba(let m)?: mixer = .mamba(m.makeBatchScratch(maxBatch: maxBatch))
             case nil: mixer = nil
@@ -245,9 +173,9 @@ extension Encoder {
             let ids = states.map(ObjectIdentifier.init)
             guard ids != bound else { return }
             bound = ids
-            let blocks = states.first?.mixers.count ?? 0
-            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.mixers[i] { return s }; return nil } }
-            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.mixers[i] { return s }; return nil } }
+            let blocks = states.first?.blocks.mixers.count ?? 0
+            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.blocks.mixers[i] { return s }; return nil } }
+            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.blocks.mixers[i] { return s }; return nil } }
         }
     }
 
@@ -271,7 +199,7 @@ extension Encoder {
         precondition(ready == b, "stepBatch needs streams in lock-step (\(ready) of \(b) completed a frame)")
         sc.bind(states)
         let h = sc.hidden.pointer, normed = sc.normed.pointer, mixed = sc.mixed.pointer
-        for (k, blk) in blocks.enumerated() {
+        for (k, blk) in stack.blocks.enumerated() {
             for i in 0..<b { blk.norm(h + i * d, into: normed + i * d) }
             switch (blk.mixer, sc.mixer) {
             case let (.s4d(layer), .s4d(ms)?): layer.stepBatch(normed, states: sc.s4dStates[k], scratch: ms, into: mixed)

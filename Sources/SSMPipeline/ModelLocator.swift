@@ -1,5 +1,6 @@
 import Foundation
 import SSMModels
+import SSMSynthesis
 
 /// Finds a model folder (`config.json` + `model.safetensors`) from a `--model NAME|PATH` argument.
 ///
@@ -17,7 +18,7 @@ public enum ModelLocator {
         var dir = exe.deletingLastPathComponent()
         for _ in 0..<5 {
             let candidate = dir.appendingPathComponent("Resources")
-            if ["models", "bench", "samples"].contains(where: { FileManager.default.fileExists(atPath: candidate.appendingPathComponent($0).path) }) {
+            if ["models", "voices", "bench", "samples"].contains(where: { FileManager.default.fileExists(atPath: candidate.appendingPathComponent($0).path) }) {
                 dirs.append(candidate.path)
                 break
             }
@@ -35,23 +36,38 @@ public enum ModelLocator {
     }
 
     public static func locate(_ nameOrPath: String?) throws -> String {
+        try find(nameOrPath, folder: "models", required: "config.json",
+                 notAFolder: { ModelError.cannotRead(path: $0, reason: "not a model folder (no config.json)") },
+                 notFound: { ModelError.modelNotFound($0, searched: $1) })
+    }
+
+    /// A voice folder (`config.json`, `acoustic.safetensors`, `vocoder.safetensors`) from `--voice NAME|PATH`:
+    /// as `locate`, under `voices/` (the name `default` means the voice named in `voices/DEFAULT`).
+    public static func locateVoice(_ nameOrPath: String?) throws -> String {
+        try find(nameOrPath, folder: "voices", required: "config.json",
+                 notAFolder: { SynthesisError.cannotRead(path: $0, reason: "not a voice folder (no config.json)") },
+                 notFound: { SynthesisError.voiceNotFound($0, searched: $1) })
+    }
+
+    private static func find(_ nameOrPath: String?, folder: String, required: String,
+                             notAFolder: (String) -> Error, notFound: (String, [String]) -> Error) throws -> String {
         let arg = nameOrPath ?? defaultName
         var isDir: ObjCBool = false
         if arg.contains("/") || FileManager.default.fileExists(atPath: arg, isDirectory: &isDir) && isDir.boolValue {
-            guard FileManager.default.fileExists(atPath: (arg as NSString).appendingPathComponent("config.json")) else {
-                throw ModelError.cannotRead(path: arg, reason: "not a model folder (no config.json)")
+            guard FileManager.default.fileExists(atPath: (arg as NSString).appendingPathComponent(required)) else {
+                throw notAFolder(arg)
             }
             return arg
         }
-        let searched = resourceDirectories().map { ($0 as NSString).appendingPathComponent("models") }
+        let searched = resourceDirectories().map { ($0 as NSString).appendingPathComponent(folder) }
         for dir in searched {
             var name = arg
             if arg == defaultName, let named = try? String(contentsOfFile: (dir as NSString).appendingPathComponent("DEFAULT"), encoding: .utf8) {
                 name = named.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             let candidate = (dir as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: (candidate as NSString).appendingPathComponent("config.json")) { return candidate }
+            if FileManager.default.fileExists(atPath: (candidate as NSString).appendingPathComponent(required)) { return candidate }
         }
-        throw ModelError.modelNotFound(arg, searched: searched)
+        throw notFound(arg, searched)
     }
 }

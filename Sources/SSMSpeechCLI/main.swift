@@ -5,9 +5,9 @@ import Foundation
 struct SSMSpeech: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssmspeech",
-        abstract: "Streaming speech recognition with state-space-model (S4D, Mamba) encoders.",
+        abstract: "Streaming speech recognition and synthesis with state-space models (S4D, Mamba).",
         discussion: "Results go to stdout; progress and diagnostics to stderr. Errors print one 'error: …' line.",
-        subcommands: [Transcribe.self, Stream.self, Bench.self])
+        subcommands: [Transcribe.self, Stream.self, Synthesize.self, Bench.self])
 }
 
 Console.installSignalHandling()

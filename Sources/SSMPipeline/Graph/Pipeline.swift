@@ -48,6 +48,21 @@ extension PipelineStage {
     public var name: String { String(describing: Self.self) }
 }
 
+/// A step that makes any number of outputs per input, each passed on as soon as it exists (the
+/// synthesizer's speech stage: one utterance in, a chunk of samples out every 10 ms). `emit` blocks
+/// while the next channel is full and returns `false` once the graph is cancelled; stop then.
+public protocol PipelineExpandingStage: AnyObject {
+    associatedtype Input
+    associatedtype Output
+    var name: String { get }
+    func process(_ input: Input, emit: (Output) -> Bool) throws
+    func flush(emit: (Output) -> Bool) throws
+}
+
+extension PipelineExpandingStage {
+    public var name: String { String(describing: Self.self) }
+}
+
 /// The head of a graph: produces chunks until its input ends (or it is stopped).
 public protocol PipelineSource: AnyObject {
     associatedtype Output
@@ -110,6 +125,43 @@ public struct PipelineBuilder<Output> {
         let start = {
             queue.async(group: group) {
                 Self.runStage(stage, input: input, output: next, control: control)
+            }
+        }
+        return PipelineBuilder<S.Output>(control: control, group: group, output: next,
+                                         starters: starters + [start], stopSource: stopSource, label: label)
+    }
+
+    /// Appends a stage that may emit several outputs per input (each stamped with its input's info).
+    public func then<S: PipelineExpandingStage>(_ stage: S, capacity: Int = 8) -> PipelineBuilder<S.Output> where S.Input == Output {
+        let input = output
+        let next = BoundedChannel<PipelineMessage<S.Output>>(capacity: capacity)
+        let control = self.control
+        control.register { next.cancel() }
+        let queue = DispatchQueue(label: "\(label).\(stage.name)")
+        let group = self.group
+        let start = {
+            queue.async(group: group) {
+                defer { next.close() }
+                do {
+                    while let message = input.receive() {
+                        switch message {
+                        case let .data(info, payload):
+                            var open = true
+                            try stage.process(payload) { open = open && next.send(.data(info, $0)); return open }
+                            guard open else { return }
+                        case let .end(info):
+                            var last = info
+                            last.isEndOfStream = true
+                            var open = true
+                            try stage.flush { open = open && next.send(.data(last, $0)); return open }
+                            guard open else { return }
+                            next.send(.end(last))
+                            return
+                        }
+                    }
+                } catch {
+                    control.fail(error)
+                }
             }
         }
         return PipelineBuilder<S.Output>(control: control, group: group, output: next,

@@ -1,0 +1,97 @@
+import Foundation
+import SSMTensor
+
+/// Text → speech, streamed: a voice folder (`config.json`, `acoustic.safetensors`, `vocoder.safetensors`)
+/// driven utterance by utterance and frame by frame.
+///
+///     let tts = try Synthesizer(directory: "Resources/voices/slt")
+///     try tts.synthesize("Hello there.") { samples in … }   // chunks of hop samples as they are made
+///
+/// Text is split into utterances at sentence marks (and, for long sentences, at clause marks or every
+/// `maxWords` words), because the acoustic model was trained on sentences of up to 20 words.
+public final class Synthesizer {
+    public let config: TTSConfig
+    public let frontEnd: TextFrontEnd
+    public let acoustic: AcousticModel
+    public let vocoder: Vocoder
+    public var sampleRate: Int { config.audio.sample_rate }
+    public var parameterCount: Int { acoustic.parameterCount + vocoder.parameterCount }
+
+    public init(directory: String, phonemizer: (any Phonemizer)? = nil) throws {
+        func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
+        let config = try TTSConfig.load(path: path("config.json"))
+        self.config = config
+        frontEnd = try TextFrontEnd(vocab: config.vocab, phonemizer: try phonemizer ?? EspeakPhonemizer(voice: config.espeak_voice))
+        let acoustic = try Self.loading(path("acoustic.safetensors")) { try AcousticModel(config: config, weights: $0) }
+        self.acoustic = acoustic
+        vocoder = try Self.loading(path("vocoder.safetensors")) {
+            try Vocoder(config: config, weights: $0, melMean: acoustic.melMean, melStd: acoustic.melStd)
+        }
+    }
+
+    private static func loading<T>(_ path: String, _ make: (WeightStore) throws -> T) throws -> T {
+        let store: WeightStore
+        do { store = try WeightStore(path: path) } catch let e as WeightError {
+            throw SynthesisError.cannotRead(path: path, reason: "\(e)")
+        }
+        do { return try make(store) } catch let e as WeightError {
+            throw SynthesisError.cannotRead(path: path, reason: "\(e)")
+        }
+    }
+
+    /// Per-utterance state, allocated once and reused.
+    public final class Session {
+        let acoustic: AcousticModel.State
+        let vocoder: Vocoder.State
+        init(_ s: Synthesizer) { acoustic = s.acoustic.makeState(); vocoder = s.vocoder.makeState() }
+    }
+
+    public func makeSession() -> Session { Session(self) }
+
+    /// Token ids of each utterance of `text`.
+    public func utterances(_ text: String, maxWords: Int = 25) throws -> [[Int32]] {
+        try frontEnd.utterances(text, maxWords: maxWords)
+    }
+
+    /// Speaks one utterance (`tokens` from `utterances`), calling `body` with each chunk of samples as soon
+    /// as it is final. Returns the number of samples. `lengthScale` > 1 speaks slower.
+    @discardableResult
+    public func speak(tokens: [Int32], session: Session, lengthScale: Float = 1,
+                      _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
+        let plan = acoustic.prepare(tokens: tokens, lengthScale: lengthScale)
+        session.acoustic.reset()
+        vocoder.reset(session.vocoder)
+        var produced = 0
+        for (n, d) in plan.durations.enumerated() {
+            for k in 0..<d {
+                acoustic.step(plan, phoneme: n, frame: k, state: session.acoustic)
+                let count = vocoder.step(session.acoustic.mel.pointer, state: session.vocoder)
+                if count > 0 {
+                    try body(UnsafeBufferPointer(start: session.vocoder.out.pointer, count: count))
+                    produced += count
+                }
+            }
+        }
+        try vocoder.finish(state: session.vocoder) { try body($0); produced += $0.count }
+        return produced
+    }
+
+    /// Speaks all of `text`, utterance after utterance.
+    @discardableResult
+    public func synthesize(_ text: String, lengthScale: Float = 1,
+                           _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
+        let session = makeSession()
+        var total = 0
+        for u in try utterances(text) {
+            total += try speak(tokens: u, session: session, lengthScale: lengthScale, body)
+        }
+        return total
+    }
+
+    /// The whole of `text` as one array of samples (convenience for tests and files).
+    public func synthesizeAll(_ text: String, lengthScale: Float = 1) throws -> [Float] {
+        var out: [Float] = []
+        try synthesize(text, lengthScale: lengthScale) { out.append(contentsOf: $0) }
+        return out
+    }
+}
