@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "SSMFeaturesTests", dependencies: ["SSMFeatures", "SSMAudio", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMFeaturesTests"),
         .testTarget(name: "SSMLayersTests", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMLayersTests"),
         .testTarget(name: "SSMDecodingTests", dependencies: ["SSMDecoding", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMDecodingTests"),
-        .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMTestSupport"],
+        .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMSynthesis", "SSMTestSupport"],
                     path: "Tests/SSMPipelineTests"),
         .testTarget(name: "SSMSynthesisTests", dependencies: ["SSMSynthesis", "SSMModels", "SSMTensor", "SSMTestSupport"],
                     path: "Tests/SSMSynthesisTests"),
