@@ -71,6 +71,7 @@ let package = Package(
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
         .executableTarget(name: "fuzz-wav", dependencies: ["SSMAudio", "FuzzSupport"], path: "Fuzz/FuzzWAV"),
         .executableTarget(name: "fuzz-model", dependencies: ["SSMModels", "SSMTensor", "FuzzSupport"], path: "Fuzz/FuzzModel"),
+        .executableTarget(name: "fuzz-text", dependencies: ["SSMSynthesis", "FuzzSupport"], path: "Fuzz/FuzzText"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),
