@@ -66,6 +66,8 @@ let package = Package(
         // Many streams per core: batched stepping (SGEMM over streams) vs separate steps.
         .executableTarget(name: "multistream", dependencies: ["SSMModels", "SSMTensor", "SSMTestSupport"],
                           path: "Benchmarks/MultiStream"),
+        // Where synthesis time goes: `swift run -c release synth-timing [VOICE_DIR] [TEXT]`.
+        .executableTarget(name: "synth-timing", dependencies: ["SSMSynthesis", "SSMTensor"], path: "Benchmarks/SynthTiming"),
         // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); in ordinary
         // builds they are regression runners over their seed corpus.
         .target(name: "FuzzSupport", path: "Fuzz/Support"),

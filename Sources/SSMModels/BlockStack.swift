@@ -141,4 +141,58 @@ public final class BlockStack {
             }
         }
     }
+
+    // MARK: Recurrent mode, several frames of one stream at a time
+
+    /// Buffers for `stepChunk`, for up to `maxRows` frames. Allocated once.
+    public final class ChunkScratch {
+        public let maxRows: Int
+        /// (R, D) normalised rows and mixer / FFN outputs; (R, M) FFN hidden.
+        let normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
+        enum MixerScratch { case s4d(S4D.BatchScratch), mamba(Mamba.BatchScratch) }
+        let mixer: MixerScratch?
+        init(_ s: BlockStack, maxRows: Int) {
+            self.maxRows = maxRows
+            let d = s.config.dModel
+            normed = FloatBuffer(count: maxRows * d); mixed = FloatBuffer(count: maxRows * d)
+            ffn = FloatBuffer(count: maxRows * max(1, s.config.ffnMult * d))
+            switch s.blocks.first?.mixer {
+            case .s4d(let l)?: mixer = .s4d(l.makeBatchScratch(maxBatch: maxRows))
+            case .mamba(let l)?: mixer = .mamba(l.makeBatchScratch(maxBatch: maxRows))
+            case nil: mixer = nil
+            }
+        }
+    }
+
+    public func makeChunkScratch(maxRows: Int) -> ChunkScratch { ChunkScratch(self, maxRows: maxRows) }
+
+    /// Advances one stream by `rows` consecutive frames, `h (rows, D)` read and overwritten: the same
+    /// result as `rows` calls of `step`, but every weight matrix is applied to all rows at once (SGEMM
+    /// instead of SGEMV). This works when the inputs of the chunk are known in advance (the synthesizer's
+    /// decoder: its inputs come from the text, not from its own outputs). It reuses the layers'
+    /// many-stream `stepBatch` with the one state repeated: their recurrences run row after row, in
+    /// order, on the state they are given, so row i sees the state left by row i − 1.
+    public func stepChunk(_ h: UnsafeMutablePointer<Float>, rows: Int, state s: State, scratch sc: ChunkScratch) {
+        let d = config.dModel
+        precondition(rows >= 1 && rows <= sc.maxRows, "chunk of \(rows) frames; scratch holds \(sc.maxRows)")
+        let normed = sc.normed.pointer, mixed = sc.mixed.pointer
+        for (i, b) in blocks.enumerated() {
+            for r in 0..<rows { b.norm(h + r * d, into: normed + r * d) }
+            switch (b.mixer, s.mixers[i], sc.mixer) {
+            case let (.s4d(layer), .s4d(st), .s4d(ms)?):
+                layer.stepBatch(normed, states: Array(repeating: st, count: rows), scratch: ms, into: mixed)
+            case let (.mamba(layer), .mamba(st), .mamba(ms)?):
+                layer.stepBatch(normed, states: Array(repeating: st, count: rows), scratch: ms, into: mixed)
+            default: preconditionFailure("block state does not match its layers")
+            }
+            for j in 0..<(rows * d) { h[j] += mixed[j] }
+            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
+                for r in 0..<rows { fn(h + r * d, into: normed + r * d) }
+                fc1(normed, rows: rows, into: sc.ffn.pointer)
+                Activation.gelu(sc.ffn.pointer, count: rows * fc1.outFeatures)
+                fc2(sc.ffn.pointer, rows: rows, into: mixed)
+                for j in 0..<(rows * d) { h[j] += mixed[j] }
+            }
+        }
+    }
 }

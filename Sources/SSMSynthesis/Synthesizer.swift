@@ -14,6 +14,16 @@ public final class Synthesizer {
     public let frontEnd: TextFrontEnd
     public let acoustic: AcousticModel
     public let vocoder: Vocoder
+    /// Frames decoded and vocoded per step (10 ms each) at the start of an utterance; later chunks double
+    /// up to `maxChunkFrames`. The matrices run as SGEMMs over a chunk, and OpenBLAS repacks the weights
+    /// on every call, so long chunks are what make it cheap per frame (measured: `synth-timing`), while a
+    /// short first chunk keeps the time to first audio a few milliseconds.
+    public var chunkFrames = 4 {
+        didSet { chunkFrames = max(1, min(chunkFrames, maxChunkFrames)) }
+    }
+    public var maxChunkFrames = min(AcousticModel.maxChunk, Vocoder.maxChunk) {
+        didSet { maxChunkFrames = max(1, min(maxChunkFrames, min(AcousticModel.maxChunk, Vocoder.maxChunk))) }
+    }
     public var sampleRate: Int { config.audio.sample_rate }
     public var parameterCount: Int { acoustic.parameterCount + vocoder.parameterCount }
 
@@ -27,6 +37,11 @@ public final class Synthesizer {
         vocoder = try Self.loading(path("vocoder.safetensors")) {
             try Vocoder(config: config, weights: $0, melMean: acoustic.melMean, melStd: acoustic.melStd)
         }
+        // Warm-up, so the first real sentence is as fast as the rest: the normaliser compiles its regular
+        // expressions and espeak-ng loads its dictionary on first use (~90 ms here), and the first pass
+        // through the weights faults their pages in.
+        let warm = makeSession()
+        for u in try utterances("Hello, 1.") { try speak(tokens: u, session: warm) { _ in } }
     }
 
     private static func loading<T>(_ path: String, _ make: (WeightStore) throws -> T) throws -> T {
@@ -62,15 +77,14 @@ public final class Synthesizer {
         session.acoustic.reset()
         vocoder.reset(session.vocoder)
         var produced = 0
-        for (n, d) in plan.durations.enumerated() {
-            for k in 0..<d {
-                acoustic.step(plan, phoneme: n, frame: k, state: session.acoustic)
-                let count = vocoder.step(session.acoustic.mel.pointer, state: session.vocoder)
-                if count > 0 {
-                    try body(UnsafeBufferPointer(start: session.vocoder.out.pointer, count: count))
-                    produced += count
-                }
-            }
+        var t = 0, chunk = min(chunkFrames, maxChunkFrames)
+        while t < plan.frames {
+            let rows = min(chunk, plan.frames - t)
+            acoustic.decode(plan, frames: t..<(t + rows), state: session.acoustic)
+            let samples = vocoder.process(session.acoustic.mel.pointer, rows: rows, state: session.vocoder)
+            if !samples.isEmpty { try body(samples); produced += samples.count }
+            t += rows
+            chunk = min(2 * chunk, maxChunkFrames)
         }
         try vocoder.finish(state: session.vocoder) { try body($0); produced += $0.count }
         return produced

@@ -39,29 +39,38 @@ final class SynthesisFixtureTests: XCTestCase {
         XCTAssertEqual(plan.durations, fx["durations"]!.values.map { Int($0) }, "durations")
         XCTAssertGreaterThan(plan.frames, 10)
 
-        // mel frames, one recurrent decoder step at a time
+        // mel frames: the recurrent decoder in chunks of random sizes (1 = one step at a time)
         let ref = Fixtures.matrix(fx["mel"]!)
-        let st = tts.acoustic.makeState()
-        var mel: [Float] = []
-        for (n, d) in plan.durations.enumerated() {
-            for k in 0..<d {
-                tts.acoustic.step(plan, phoneme: n, frame: k, state: st)
-                mel.append(contentsOf: UnsafeBufferPointer(start: st.mel.pointer, count: st.mel.count))
+        let m = tts.config.audio.n_mels
+        var rng = SeededRandom(seed: 11)
+        for maxRows in [1, 16] {
+            let st = tts.acoustic.makeState()
+            var mel: [Float] = []
+            var t = 0
+            while t < plan.frames {
+                let rows = min(plan.frames - t, 1 + Int(rng.next() % UInt64(maxRows)))
+                tts.acoustic.decode(plan, frames: t..<(t + rows), state: st)
+                mel.append(contentsOf: UnsafeBufferPointer(start: st.mel.pointer, count: rows * m))
+                t += rows
             }
+            XCTAssertEqual(mel.count, ref.data.count)
+            XCTAssertLessThan(maxAbsDifference(mel, ref.data), 2e-3, "mel frames, chunks up to \(maxRows)")
         }
-        XCTAssertEqual(mel.count, ref.data.count)
-        XCTAssertLessThan(maxAbsDifference(mel, ref.data), 2e-3, "mel frames")
 
-        // samples, streamed
+        // samples, streamed, for several chunk sizes
         let audio = fx["audio"]!.values
-        let session = tts.makeSession()
-        var out: [Float] = []
-        let n = try tts.speak(tokens: tokens, session: session) { out.append(contentsOf: $0) }
-        XCTAssertEqual(n, audio.count)
-        XCTAssertEqual(out.count, audio.count)
         let peak = audio.map(abs).max() ?? 1
         XCTAssertGreaterThan(peak, 1e-4)
-        XCTAssertLessThan(maxAbsDifference(out, audio) / peak, 2e-3, "samples (relative to peak \(peak))")
+        let session = tts.makeSession()
+        var out: [Float] = []
+        for chunk in [1, 5, 8, 16] {
+            tts.chunkFrames = chunk
+            out = []
+            let n = try tts.speak(tokens: tokens, session: session) { out.append(contentsOf: $0) }
+            XCTAssertEqual(n, audio.count)
+            XCTAssertEqual(out.count, audio.count)
+            XCTAssertLessThan(maxAbsDifference(out, audio) / peak, 2e-3, "samples (chunk \(chunk), relative to peak \(peak))")
+        }
 
         // the session resets between utterances: the same tokens again give the same samples
         var again: [Float] = []

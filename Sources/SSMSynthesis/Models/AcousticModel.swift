@@ -85,7 +85,18 @@ public final class AcousticModel {
         public let hidden: Matrix, mu: Matrix
         /// (N) frames per phoneme.
         public let durations: [Int]
-        public var frames: Int { durations.reduce(0, +) }
+        /// (T) for each frame: its phoneme, and its index within the phoneme.
+        let phonemeOfFrame: [Int32], indexInPhoneme: [Int32]
+        public var frames: Int { phonemeOfFrame.count }
+
+        init(hidden: Matrix, mu: Matrix, durations: [Int]) {
+            self.hidden = hidden; self.mu = mu; self.durations = durations
+            var p: [Int32] = [], k: [Int32] = []
+            for (n, d) in durations.enumerated() {
+                for j in 0..<d { p.append(Int32(n)); k.append(Int32(j)) }
+            }
+            phonemeOfFrame = p; indexInPhoneme = k
+        }
     }
 
     /// Encoder + duration predictor over token ids `(N)`. `lengthScale` > 1 speaks slower.
@@ -106,39 +117,58 @@ public final class AcousticModel {
         return Plan(hidden: h, mu: mu, durations: durations)
     }
 
-    /// The decoder's recurrent state for one utterance, plus preallocated buffers.
+    /// Most frames one call of `decode` takes.
+    public static let maxChunk = 64
+
+    /// The decoder's recurrent state for one utterance, plus preallocated buffers for up to `maxChunk`
+    /// frames per call.
     public final class State {
         let blocks: BlockStack.State
-        /// (D + 2) decoder input; (E) residual stream; (E) normalised.
+        let scratch: BlockStack.ChunkScratch
+        /// (R, D + 2) decoder inputs; (R, E) residual stream; (R, E) normalised.
         let input: FloatBuffer, x: FloatBuffer, normed: FloatBuffer
-        /// (M) the most recent normalised mel frame.
+        /// (R, M) the normalised mel frames of the latest call.
         public let mel: FloatBuffer
         init(_ m: AcousticModel) {
-            let a = m.config.acoustic
+            let a = m.config.acoustic, r = AcousticModel.maxChunk
             blocks = m.decoder.makeState()
-            input = FloatBuffer(count: a.d_model + 2)
-            x = FloatBuffer(count: a.dec_d_model); normed = FloatBuffer(count: a.dec_d_model)
-            mel = FloatBuffer(count: m.config.audio.n_mels)
+            scratch = m.decoder.makeChunkScratch(maxRows: r)
+            input = FloatBuffer(count: r * (a.d_model + 2))
+            x = FloatBuffer(count: r * a.dec_d_model); normed = FloatBuffer(count: r * a.dec_d_model)
+            mel = FloatBuffer(count: r * m.config.audio.n_mels)
         }
         public func reset() { blocks.reset() }
     }
 
     public func makeState() -> State { State(self) }
 
-    /// One decoder step for frame k (0-based) of phoneme n (of d frames): writes the normalised mel frame
-    /// to `state.mel (M)`. Allocates nothing.
-    public func step(_ plan: Plan, phoneme n: Int, frame k: Int, state s: State) {
-        let d = config.acoustic.d_model, m = config.audio.n_mels
-        let dur = Float(plan.durations[n])
-        plan.hidden.data.withUnsafeBufferPointer { hp in s.input.pointer.update(from: hp.baseAddress! + n * d, count: d) }
-        s.input[d] = (Float(k) + 0.5) / dur
-        s.input[d + 1] = logf(dur) / 4
-        decIn(s.input.pointer, into: s.x.pointer)
-        decoder.step(s.x.pointer, state: s.blocks)
-        decNorm(s.x.pointer, into: s.normed.pointer)
-        decOut(s.normed.pointer, into: s.mel.pointer)
+    /// The causal decoder over frames `range` of the plan (at most `maxChunk`, continuing from the frames
+    /// before): writes their normalised mel frames to `state.mel (rows, M)`. The decoder's inputs come
+    /// from the plan, not from its own outputs, so a chunk runs its matrices as SGEMMs; the result equals
+    /// stepping frame by frame. Allocates nothing per frame.
+    public func decode(_ plan: Plan, frames range: Range<Int>, state s: State) {
+        let d = config.acoustic.d_model, e = config.acoustic.dec_d_model, m = config.audio.n_mels
+        let rows = range.count
+        precondition(rows >= 1 && rows <= Self.maxChunk && range.upperBound <= plan.frames, "decoder chunk \(range)")
+        let input = s.input.pointer
+        plan.hidden.data.withUnsafeBufferPointer { hp in
+            for (r, t) in range.enumerated() {
+                let n = Int(plan.phonemeOfFrame[t])
+                let dur = Float(plan.durations[n]), row = input + r * (d + 2)
+                row.update(from: hp.baseAddress! + n * d, count: d)
+                row[d] = (Float(plan.indexInPhoneme[t]) + 0.5) / dur
+                row[d + 1] = logf(dur) / 4
+            }
+        }
+        decIn(input, rows: rows, into: s.x.pointer)
+        decoder.stepChunk(s.x.pointer, rows: rows, state: s.blocks, scratch: s.scratch)
+        for r in 0..<rows { decNorm(s.x.pointer + r * e, into: s.normed.pointer + r * e) }
+        decOut(s.normed.pointer, rows: rows, into: s.mel.pointer)
         plan.mu.data.withUnsafeBufferPointer { mp in
-            for j in 0..<m { s.mel[j] += mp[n * m + j] }
+            for (r, t) in range.enumerated() {
+                let n = Int(plan.phonemeOfFrame[t])
+                for j in 0..<m { s.mel[r * m + j] += mp[n * m + j] }
+            }
         }
     }
 }

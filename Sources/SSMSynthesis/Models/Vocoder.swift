@@ -36,6 +36,8 @@ public final class Vocoder {
     let window: [Float], inverseEnvelope: [Float]
     /// (M) the normalised mel of digital silence, `(log(mel_floor) − mean) / std`.
     public let silence: [Float]
+    /// (maxChunk, M) the same, repeated: the input of priming and of the tail.
+    let silenceRows: [Float]
     public static let primingFrames = 48, tailFrames = 3
     public let parameterCount: Int
     /// State after the priming frames, copied into every new utterance's state.
@@ -71,40 +73,48 @@ public final class Vocoder {
             return 1 / max(e, 1e-3)
         }
         let floorLog = Float(log(a.mel_floor))
-        silence = (0..<a.n_mels).map { (floorLog - melMean[$0]) / melStd[$0] }
+        let sil = (0..<a.n_mels).map { (floorLog - melMean[$0]) / melStd[$0] }
+        silence = sil
+        silenceRows = Array((0..<Self.maxChunk).map { _ in sil }.joined())
         let p = State(self)
-        silence.withUnsafeBufferPointer { sp in
-            for _ in 0..<Self.primingFrames { frame(sp.baseAddress!, state: p) }
+        var left = Self.primingFrames
+        while left > 0 {
+            let r = min(left, Self.maxChunk)
+            silenceRows.withUnsafeBufferPointer { frames($0.baseAddress!, rows: r, state: p) }
+            left -= r
         }
         primed = p
     }
 
-    /// One utterance's vocoder state and preallocated buffers.
+    /// Most frames one call of `process` takes (the synthesizer's chunk).
+    public static let maxChunk = 64
+
+    /// One utterance's vocoder state and preallocated buffers (for up to `maxChunk` frames per call).
     public final class State {
         let embed: CausalConv1d.State
         let dw: [DepthwiseCausalConv1d.State]
-        /// (C) residual stream, (C) scratch, (I) hidden.
+        /// (R, C) residual stream, (R, C) scratch, (R, I) hidden.
         let x: FloatBuffer, y: FloatBuffer, hidden: FloatBuffer
-        /// (2F) head output.
+        /// (R, 2F) head output.
         let spec: FloatBuffer
         let fft: RealFFT
         /// (n_fft) overlap-add accumulator: position 0 is the oldest sample not yet emitted.
         let ola: FloatBuffer
-        /// (hop) the samples finalised by the latest frame.
-        public let out: FloatBuffer
+        /// (R · hop) the samples finalised by the latest call.
+        let out: FloatBuffer
         /// Frames fed since the state was primed (the first 3 emit samples before the utterance start).
         var framesFed = 0
 
         init(_ v: Vocoder) {
-            let c = v.config.vocoder.dim, a = v.config.audio
+            let c = v.config.vocoder.dim, a = v.config.audio, r = Vocoder.maxChunk
             embed = v.embed.makeState()
             dw = v.blocks.map { $0.dwconv.makeState() }
-            x = FloatBuffer(count: c); y = FloatBuffer(count: c)
-            hidden = FloatBuffer(count: v.config.vocoder.intermediate)
-            spec = FloatBuffer(count: 2 * a.nFreqs)
+            x = FloatBuffer(count: r * c); y = FloatBuffer(count: r * c)
+            hidden = FloatBuffer(count: r * v.config.vocoder.intermediate)
+            spec = FloatBuffer(count: r * 2 * a.nFreqs)
             fft = RealFFT(size: a.n_fft)
             ola = FloatBuffer(count: a.n_fft)
-            out = FloatBuffer(count: a.hop)
+            out = FloatBuffer(count: r * a.hop)
         }
 
         func copy(from o: State) {
@@ -124,55 +134,62 @@ public final class Vocoder {
     /// Back to the primed start of a new utterance.
     public func reset(_ s: State) { s.copy(from: primed) }
 
-    /// Feeds one normalised mel frame `(M)`; the `hop` samples it finalises are in `s.out`. Returns how
-    /// many of them belong to the utterance (0 for the first 3 frames after a reset, else hop).
-    /// Allocates nothing.
-    @discardableResult
-    public func step(_ mel: UnsafePointer<Float>, state s: State) -> Int {
-        frame(mel, state: s)
-        s.framesFed += 1
-        return s.framesFed > Self.tailFrames ? config.audio.hop : 0
+    /// Feeds `rows` (≤ maxChunk) normalised mel frames `(rows, M)` and returns the samples they finalise
+    /// (rows · hop, less the samples before the utterance start after a reset). The buffer is the
+    /// state's, valid until the next call. Allocates nothing.
+    public func process(_ mel: UnsafePointer<Float>, rows: Int, state s: State) -> UnsafeBufferPointer<Float> {
+        frames(mel, rows: rows, state: s)
+        let hop = config.audio.hop
+        let skip = max(0, min(rows, Self.tailFrames - s.framesFed))
+        s.framesFed += rows
+        return UnsafeBufferPointer(start: s.out.pointer + skip * hop, count: (rows - skip) * hop)
     }
 
     /// Ends the utterance: 3 silence frames complete the overlap-add. `body` receives the last samples.
     public func finish(state s: State, _ body: (UnsafeBufferPointer<Float>) throws -> Void) rethrows {
-        for _ in 0..<Self.tailFrames {
-            let n = silence.withUnsafeBufferPointer { step($0.baseAddress!, state: s) }
-            if n > 0 { try body(UnsafeBufferPointer(start: s.out.pointer, count: n)) }
-        }
+        let tail = silenceRows.withUnsafeBufferPointer { process($0.baseAddress!, rows: Self.tailFrames, state: s) }
+        if !tail.isEmpty { try body(tail) }
     }
 
-    private func frame(_ mel: UnsafePointer<Float>, state s: State) {
-        let c = config.vocoder.dim, a = config.audio, f = a.nFreqs, n = a.n_fft, hop = a.hop
+    private func frames(_ mel: UnsafePointer<Float>, rows: Int, state s: State) {
+        precondition(rows >= 1 && rows <= Self.maxChunk, "vocoder chunk of \(rows) frames")
+        let c = config.vocoder.dim, a = config.audio, f = a.nFreqs, n = a.n_fft, hop = a.hop, m = a.n_mels
         let x = s.x.pointer, y = s.y.pointer
-        _ = embed.step(mel, state: s.embed, into: y)
-        norm(y, into: x)
+        for r in 0..<rows { _ = embed.step(mel + r * m, state: s.embed, into: y + r * c) }
+        for r in 0..<rows { norm(y + r * c, into: x + r * c) }
         for (i, b) in blocks.enumerated() {
-            b.dwconv.step(x, state: s.dw[i], into: y)
-            b.norm(y, into: y)
-            b.pwconv1(y, into: s.hidden.pointer)
-            Activation.gelu(s.hidden.pointer, count: b.pwconv1.outFeatures)
-            b.pwconv2(s.hidden.pointer, into: y)
-            b.gamma.withUnsafeBufferPointer { g in for j in 0..<c { x[j] += g[j] * y[j] } }
+            for r in 0..<rows { b.dwconv.step(x + r * c, state: s.dw[i], into: y + r * c) }
+            for r in 0..<rows { b.norm(y + r * c, into: y + r * c) }
+            b.pwconv1(y, rows: rows, into: s.hidden.pointer)
+            Activation.gelu(s.hidden.pointer, count: rows * b.pwconv1.outFeatures)
+            b.pwconv2(s.hidden.pointer, rows: rows, into: y)
+            b.gamma.withUnsafeBufferPointer { g in
+                for r in 0..<rows { for j in 0..<c { x[r * c + j] += g[j] * y[r * c + j] } }
+            }
         }
-        finalNorm(x, into: y)
-        head(y, into: s.spec.pointer)
-        // spectrum → real frame (FFTW's c2r is unnormalised: divide by n)
-        let bins = s.fft.output, maxLog = config.vocoder.max_log_magnitude, spec = s.spec.pointer
-        for k in 0..<f {
-            let mag = expf(min(spec[k], maxLog)), p = spec[f + k]
-            bins[2 * k] = mag * cosf(p)
-            bins[2 * k + 1] = mag * sinf(p)
+        for r in 0..<rows { finalNorm(x + r * c, into: y + r * c) }
+        head(y, rows: rows, into: s.spec.pointer)
+        let bins = s.fft.output, maxLog = config.vocoder.max_log_magnitude
+        let ola = s.ola.pointer, scale = 1 / Float(n)
+        for r in 0..<rows {
+            // spectrum → real frame (FFTW's c2r is unnormalised: divide by n)
+            let spec = s.spec.pointer + r * 2 * f
+            for k in 0..<f {
+                let mag = expf(min(spec[k], maxLog)), p = spec[f + k]
+                bins[2 * k] = mag * cosf(p)
+                bins[2 * k + 1] = mag * sinf(p)
+            }
+            // irfft ignores the imaginary parts of the DC and Nyquist bins, as numpy/torch do
+            bins[1] = 0
+            if n % 2 == 0 { bins[2 * (f - 1) + 1] = 0 }
+            s.fft.inverse()
+            let frame = s.fft.input
+            window.withUnsafeBufferPointer { w in for i in 0..<n { ola[i] += frame[i] * w[i] * scale } }
+            // the first hop samples are final now
+            let out = s.out.pointer + r * hop
+            inverseEnvelope.withUnsafeBufferPointer { e in for i in 0..<hop { out[i] = ola[i] * e[i] } }
+            ola.update(from: ola + hop, count: n - hop)
+            (ola + (n - hop)).update(repeating: 0, count: hop)
         }
-        // irfft ignores the imaginary parts of the DC and Nyquist bins, as numpy/torch do
-        bins[1] = 0
-        if n % 2 == 0 { bins[2 * (f - 1) + 1] = 0 }
-        s.fft.inverse()
-        let frame = s.fft.input, ola = s.ola.pointer, scale = 1 / Float(n)
-        window.withUnsafeBufferPointer { w in for i in 0..<n { ola[i] += frame[i] * w[i] * scale } }
-        // the first hop samples are final now
-        inverseEnvelope.withUnsafeBufferPointer { e in for i in 0..<hop { s.out[i] = ola[i] * e[i] } }
-        ola.update(from: ola + hop, count: n - hop)
-        (ola + (n - hop)).update(repeating: 0, count: hop)
     }
 }
