@@ -142,15 +142,19 @@ public final class BlockStack {
         }
     }
 
-    // MARK: Recurrent mode, several frames of one stream at a time
+    // MARK: Several rows at once: many streams, or several frames of one stream
 
-    /// Buffers for `stepChunk`, for up to `maxRows` frames. Allocated once.
-    public final class ChunkScratch {
+    /// Buffers for `stepBatch`, for up to `maxRows` rows. Allocated once.
+    public final class BatchScratch {
         public let maxRows: Int
         /// (R, D) normalised rows and mixer / FFN outputs; (R, M) FFN hidden.
         let normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
         enum MixerScratch { case s4d(S4D.BatchScratch), mamba(Mamba.BatchScratch) }
         let mixer: MixerScratch?
+        /// Per block, the mixer states of the bound rows (rebuilt only when the rows' states change).
+        var bound: [ObjectIdentifier] = []
+        var s4dStates: [[S4D.State]] = [], mambaStates: [[Mamba.State]] = []
+
         init(_ s: BlockStack, maxRows: Int) {
             self.maxRows = maxRows
             let d = s.config.dModel
@@ -162,28 +166,36 @@ public final class BlockStack {
             case nil: mixer = nil
             }
         }
+
+        func bind(_ states: [State]) {
+            let ids = states.map(ObjectIdentifier.init)
+            guard ids != bound else { return }
+            bound = ids
+            let blocks = states.first?.mixers.count ?? 0
+            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.mixers[i] { return s }; return nil } }
+            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.mixers[i] { return s }; return nil } }
+        }
     }
 
-    public func makeChunkScratch(maxRows: Int) -> ChunkScratch { ChunkScratch(self, maxRows: maxRows) }
+    public func makeBatchScratch(maxRows: Int) -> BatchScratch { BatchScratch(self, maxRows: maxRows) }
 
-    /// Advances one stream by `rows` consecutive frames, `h (rows, D)` read and overwritten: the same
-    /// result as `rows` calls of `step`, but every weight matrix is applied to all rows at once (SGEMM
-    /// instead of SGEMV). This works when the inputs of the chunk are known in advance (the synthesizer's
-    /// decoder: its inputs come from the text, not from its own outputs). It reuses the layers'
-    /// many-stream `stepBatch` with the one state repeated: their recurrences run row after row, in
-    /// order, on the state they are given, so row i sees the state left by row i − 1.
-    public func stepChunk(_ h: UnsafeMutablePointer<Float>, rows: Int, state s: State, scratch sc: ChunkScratch) {
-        let d = config.dModel
-        precondition(rows >= 1 && rows <= sc.maxRows, "chunk of \(rows) frames; scratch holds \(sc.maxRows)")
+    /// Advances row r of `h (R, D)` (read and overwritten) on `states[r]`: every weight matrix is applied
+    /// to all rows at once (SGEMM instead of R SGEMVs), the recurrences run row after row, in order.
+    /// Rows may be independent streams (the encoder's many-stream step), or the same state repeated for
+    /// consecutive frames of one stream whose inputs are known in advance (the synthesizer's decoder:
+    /// row r then sees the state left by row r − 1). Equal to `step` row by row. Allocates nothing once
+    /// the rows' states are bound (the same states as the previous call).
+    public func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [State], scratch sc: BatchScratch) {
+        let d = config.dModel, rows = states.count
+        precondition(rows >= 1 && rows <= sc.maxRows, "\(rows) rows; scratch holds \(sc.maxRows)")
+        sc.bind(states)
         let normed = sc.normed.pointer, mixed = sc.mixed.pointer
-        for (i, b) in blocks.enumerated() {
+        for (k, b) in blocks.enumerated() {
             for r in 0..<rows { b.norm(h + r * d, into: normed + r * d) }
-            switch (b.mixer, s.mixers[i], sc.mixer) {
-            case let (.s4d(layer), .s4d(st), .s4d(ms)?):
-                layer.stepBatch(normed, states: Array(repeating: st, count: rows), scratch: ms, into: mixed)
-            case let (.mamba(layer), .mamba(st), .mamba(ms)?):
-                layer.stepBatch(normed, states: Array(repeating: st, count: rows), scratch: ms, into: mixed)
-            default: preconditionFailure("block state does not match its layers")
+            switch (b.mixer, sc.mixer) {
+            case let (.s4d(layer), .s4d(ms)?): layer.stepBatch(normed, states: sc.s4dStates[k], scratch: ms, into: mixed)
+            case let (.mamba(layer), .mamba(ms)?): layer.stepBatch(normed, states: sc.mambaStates[k], scratch: ms, into: mixed)
+            default: preconditionFailure("batch scratch does not match the blocks")
             }
             for j in 0..<(rows * d) { h[j] += mixed[j] }
             if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {

@@ -145,37 +145,27 @@ extension Encoder {
     /// Scratch for advancing up to `maxBatch` streams together (`stepBatch`). Allocated once.
     public final class BatchScratch {
         public let maxBatch: Int
-        /// (B, D) residual stream, normalised input, mixer/FFN output; (B, M) FFN hidden.
-        let hidden: FloatBuffer, normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
+        /// (B, D) residual stream and its final normalisation.
+        let hidden: FloatBuffer, normed: FloatBuffer
         /// (B, V) logits of the last output frame of each stream, row i = states[i].
         public let logits: FloatBuffer
-        enum MixerScratch { case s4d(S4D.BatchScratch), mamba(Mamba.BatchScratch) }
-        let mixer: MixerScratch?
-        /// Per block, the mixer states of the current batch (rebuilt only when the batch changes).
-        var bound: [ObjectIdentifier] = []
-        var s4dStates: [[S4D.State]] = [], mambaStates: [[Mamba.State]] = []
+        let blocks: BlockStack.BatchScratch
+        /// The streams' block states of the current batch (rebuilt only when the batch changes).
+        var bound: [ObjectIdentifier] = [], blockStates: [BlockStack.State] = []
 
         init(_ e: Encoder, maxBatch: Int) {
             let d = e.config.d_model
             self.maxBatch = maxBatch
             hidden = FloatBuffer(count: maxBatch * d); normed = FloatBuffer(count: maxBatch * d)
-            mixed = FloatBuffer(count: maxBatch * d)
-            ffn = FloatBuffer(count: maxBatch * max(1, e.config.ffn_mult * d))
             logits = FloatBuffer(count: maxBatch * e.config.vocab.count)
-            switch e.stack.blocks.first?.mixer {
-            case .s4d(let s)?: mixer = .s4d(s.makeBatchScratch(maxBatch: maxBatch))
-            case .mamba(let m)?: mixer = .mamba(m.makeBatchScratch(maxBatch: maxBatch))
-            case nil: mixer = nil
-            }
+            blocks = e.stack.makeBatchScratch(maxRows: maxBatch)
         }
 
         func bind(_ states: [Encoder.State]) {
             let ids = states.map(ObjectIdentifier.init)
             guard ids != bound else { return }
             bound = ids
-            let blocks = states.first?.blocks.mixers.count ?? 0
-            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.blocks.mixers[i] { return s }; return nil } }
-            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.blocks.mixers[i] { return s }; return nil } }
+            blockStates = states.map(\.blocks)
         }
     }
 
@@ -198,23 +188,8 @@ extension Encoder {
         guard ready > 0 else { return false }
         precondition(ready == b, "stepBatch needs streams in lock-step (\(ready) of \(b) completed a frame)")
         sc.bind(states)
-        let h = sc.hidden.pointer, normed = sc.normed.pointer, mixed = sc.mixed.pointer
-        for (k, blk) in stack.blocks.enumerated() {
-            for i in 0..<b { blk.norm(h + i * d, into: normed + i * d) }
-            switch (blk.mixer, sc.mixer) {
-            case let (.s4d(layer), .s4d(ms)?): layer.stepBatch(normed, states: sc.s4dStates[k], scratch: ms, into: mixed)
-            case let (.mamba(layer), .mamba(ms)?): layer.stepBatch(normed, states: sc.mambaStates[k], scratch: ms, into: mixed)
-            default: preconditionFailure("batch scratch does not match the encoder's layers")
-            }
-            for j in 0..<(b * d) { h[j] += mixed[j] }
-            if let fn = blk.ffnNorm, let fc1 = blk.fc1, let fc2 = blk.fc2 {
-                for i in 0..<b { fn(h + i * d, into: normed + i * d) }
-                fc1(normed, rows: b, into: sc.ffn.pointer)
-                Activation.gelu(sc.ffn.pointer, count: b * fc1.outFeatures)
-                fc2(sc.ffn.pointer, rows: b, into: mixed)
-                for j in 0..<(b * d) { h[j] += mixed[j] }
-            }
-        }
+        let h = sc.hidden.pointer, normed = sc.normed.pointer
+        stack.stepBatch(h, states: sc.blockStates, scratch: sc.blocks)
         for i in 0..<b { normF(h + i * d, into: normed + i * d) }
         head(normed, rows: b, into: sc.logits.pointer)
         for s in states { s.didEmit() }

@@ -63,6 +63,15 @@ extension PipelineExpandingStage {
     public var name: String { String(describing: Self.self) }
 }
 
+/// A one-output-per-input stage seen as an expanding one (one node loop serves both kinds).
+final class OneToOne<S: PipelineStage>: PipelineExpandingStage {
+    let stage: S
+    init(_ stage: S) { self.stage = stage }
+    var name: String { stage.name }
+    func process(_ input: S.Input, emit: (S.Output) -> Bool) throws { _ = emit(try stage.process(input)) }
+    func flush(emit: (S.Output) -> Bool) throws { _ = emit(try stage.flush()) }
+}
+
 /// The head of a graph: produces chunks until its input ends (or it is stopped).
 public protocol PipelineSource: AnyObject {
     associatedtype Output
@@ -116,19 +125,7 @@ public struct PipelineBuilder<Output> {
 
     /// Appends `stage`; `capacity` is the number of chunks the channel in front of the next node holds.
     public func then<S: PipelineStage>(_ stage: S, capacity: Int = 8) -> PipelineBuilder<S.Output> where S.Input == Output {
-        let input = output
-        let next = BoundedChannel<PipelineMessage<S.Output>>(capacity: capacity)
-        let control = self.control
-        control.register { next.cancel() }
-        let queue = DispatchQueue(label: "\(label).\(stage.name)")
-        let group = self.group
-        let start = {
-            queue.async(group: group) {
-                Self.runStage(stage, input: input, output: next, control: control)
-            }
-        }
-        return PipelineBuilder<S.Output>(control: control, group: group, output: next,
-                                         starters: starters + [start], stopSource: stopSource, label: label)
+        then(OneToOne(stage), capacity: capacity)
     }
 
     /// Appends a stage that may emit several outputs per input (each stamped with its input's info).
@@ -166,29 +163,6 @@ public struct PipelineBuilder<Output> {
         }
         return PipelineBuilder<S.Output>(control: control, group: group, output: next,
                                          starters: starters + [start], stopSource: stopSource, label: label)
-    }
-
-    private static func runStage<S: PipelineStage>(_ stage: S, input: BoundedChannel<PipelineMessage<S.Input>>,
-                                                   output: BoundedChannel<PipelineMessage<S.Output>>,
-                                                   control: PipelineControl) {
-        defer { output.close() }
-        do {
-            while let message = input.receive() {
-                switch message {
-                case let .data(info, payload):
-                    guard output.send(.data(info, try stage.process(payload))) else { return }
-                case let .end(info):
-                    let tail = try stage.flush()
-                    var last = info
-                    last.isEndOfStream = true
-                    guard output.send(.data(last, tail)) else { return }
-                    output.send(.end(last))
-                    return
-                }
-            }
-        } catch {
-            control.fail(error)
-        }
     }
 
     /// Ends the graph with `body`, called on the sink's own queue for every result in order.

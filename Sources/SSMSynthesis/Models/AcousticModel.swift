@@ -124,7 +124,9 @@ public final class AcousticModel {
     /// frames per call.
     public final class State {
         let blocks: BlockStack.State
-        let scratch: BlockStack.ChunkScratch
+        let scratch: BlockStack.BatchScratch
+        /// `blocks` repeated r times, for r = 1 … maxChunk: a chunk's rows all advance this one state.
+        let repeated: [[BlockStack.State]]
         /// (R, D + 2) decoder inputs; (R, E) residual stream; (R, E) normalised.
         let input: FloatBuffer, x: FloatBuffer, normed: FloatBuffer
         /// (R, M) the normalised mel frames of the latest call.
@@ -132,7 +134,9 @@ public final class AcousticModel {
         init(_ m: AcousticModel) {
             let a = m.config.acoustic, r = AcousticModel.maxChunk
             blocks = m.decoder.makeState()
-            scratch = m.decoder.makeChunkScratch(maxRows: r)
+            scratch = m.decoder.makeBatchScratch(maxRows: r)
+            let b = blocks
+            repeated = (0...r).map { Array(repeating: b, count: $0) }
             input = FloatBuffer(count: r * (a.d_model + 2))
             x = FloatBuffer(count: r * a.dec_d_model); normed = FloatBuffer(count: r * a.dec_d_model)
             mel = FloatBuffer(count: r * m.config.audio.n_mels)
@@ -161,7 +165,7 @@ public final class AcousticModel {
             }
         }
         decIn(input, rows: rows, into: s.x.pointer)
-        decoder.stepChunk(s.x.pointer, rows: rows, state: s.blocks, scratch: s.scratch)
+        decoder.stepBatch(s.x.pointer, states: s.repeated[rows], scratch: s.scratch)
         for r in 0..<rows { decNorm(s.x.pointer + r * e, into: s.normed.pointer + r * e) }
         decOut(s.normed.pointer, rows: rows, into: s.mel.pointer)
         plan.mu.data.withUnsafeBufferPointer { mp in
