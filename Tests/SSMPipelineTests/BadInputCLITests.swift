@@ -438,11 +438,13 @@ final class BadInputCLITests: XCTestCase {
     }
 
     /// Loads `model` for `transcribe good.wav`: non-zero status, nothing on stdout, one error line with `naming`.
-    func assertModelFails(_ model: String, naming: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    @discardableResult
+    func assertModelFails(_ model: String, naming: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let r = try run(["transcribe", "--model", model, Self.good])
         XCTAssertNotEqual(r.status, 0, file: file, line: line)
         XCTAssertEqual(r.out, "", file: file, line: line)
         assertOneErrorLine(r, naming: naming, file: file, line: line)
+        return r
     }
 
     /// Cut in the middle of the data section: the first tensor past the cut is named.
@@ -461,7 +463,8 @@ final class BadInputCLITests: XCTestCase {
         var w = try shippedWeights
         w.replaceSubrange(0..<8, with: (0..<8).map { UInt8(((w.count * 10) >> (8 * $0)) & 0xFF) })
         let model = try corruptModel("header-length", weights: w)
-        try assertModelFails(model, naming: [model + "/model.safetensors", "header length \(w.count * 10) exceeds file size \(w.count)"])
+        let r = try assertModelFails(model, naming: [model + "/model.safetensors", "header length \(w.count * 10) exceeds file size \(w.count)"])
+        XCTAssertEqual(r.err.components(separatedBy: model + "/model.safetensors").count, 2, "the path once: \(r.err)")
     }
 
     /// An integer dtype of the same width (I32), and a narrower float whose byte span no longer matches.
