@@ -630,7 +630,7 @@ final class BadInputCLITests: XCTestCase {
     /// flushed and the exit status is 0. (SIGINT: CommandLineTests.testStreamInterruptFlushesFinal.)
     func testStdinSIGTERMMidUtteranceFlushesFinal() throws {
         let bytes = Self.wav(pcm16: Self.speechLike(seconds: 8, rate: 16_000), rate: 16_000)
-        let wrote = DispatchSemaphore(value: 0), exited = DispatchSemaphore(value: 0)
+        let wrote = DispatchSemaphore(value: 0), exited = DispatchSemaphore(value: 0), endedBySignal = Shared(false)
         let r = try stream(["--json"], feed: { fd in
             self.writeAll(bytes[..<(bytes.count / 2)], to: fd)
             wrote.signal()
@@ -641,8 +641,10 @@ final class BadInputCLITests: XCTestCase {
             kill(pid, SIGTERM)
             var waited = 0
             while kill(pid, 0) == 0 && waited < 1_200 { usleep(50_000); waited += 1 }
+            endedBySignal.value = kill(pid, 0) != 0
             exited.signal()
         })
+        XCTAssertTrue(endedBySignal.value, "still running 60 s after SIGTERM (stdin open)")
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.err, "")
         let events = try jsonObjects(r.out)
