@@ -66,6 +66,7 @@ public final class SoundFile {
         guard let sf = sf_open(path, Int32(SFM_READ), &info) else {
             let code = Int(sf_error(nil))
             let reason = String(cString: sf_strerror(nil))
+            if let limits = Self.wavHeaderLimitError(path: path) { throw limits }
             if code == Int(SF_ERR_UNRECOGNISED_FORMAT) || code == Int(SF_ERR_MALFORMED_FILE)
                 || code == Int(SF_ERR_UNSUPPORTED_ENCODING) {
                 throw AudioError.unsupportedFormat(path: path, reason: reason)
@@ -83,6 +84,23 @@ public final class SoundFile {
 
     deinit {
         if let handle { sf_close(handle) }
+    }
+
+    /// For a WAV file libsndfile refused: the stream parser's verdict on its header when it is a sample
+    /// rate or channel count outside ``AudioLimits`` (libsndfile's reason for a rate of 0 is "Internal
+    /// error : SF_INFO struct incomplete"); nil otherwise, and libsndfile's reason stands.
+    private static func wavHeaderLimitError(path: String) -> AudioError? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 4_096), head.count >= 12,
+              var parser = try? PCMStreamParser(detectWAV: true, sourceName: path) else { return nil }
+        do { _ = try parser.feed([UInt8](head)) } catch let error as AudioError {
+            switch error {
+            case .invalidSampleRate, .invalidChannelCount: return error
+            default: return nil
+            }
+        } catch { return nil }
+        return nil
     }
 
     /// Duration in seconds (`frames / sampleRate`).

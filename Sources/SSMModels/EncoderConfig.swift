@@ -80,7 +80,9 @@ public enum ModelError: Error, CustomStringConvertible {
         switch self {
         case let .cannotRead(path, reason): return "cannot read model file '\(path)': \(reason)"
         case let .invalidConfig(path, reason): return "invalid model config '\(path)': \(reason)"
-        case let .weights(path, e): return "model weights '\(path)': \(e.description)"
+        case let .weights(path, e):
+            // Header and read errors already name the file.
+            return e.description.contains(path) ? e.description : "model weights '\(path)': \(e.description)"
         case let .modelNotFound(name, searched):
             return "no model '\(name)' found (looked in \(searched.joined(separator: ", "))); no trained model is bundled yet — pass --model PATH to a folder with config.json and model.safetensors"
         }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SSMDecoding
 import SSMPipeline
 import SSMTensor
 import SSMTestSupport
@@ -190,5 +191,23 @@ final class CTCStageTests: XCTestCase {
         let u = try stage.process(logits(Array(repeating: [2, 3], count: 10).flatMap { $0 }))
         XCTAssertEqual(u.finals.count, 2, "20 frames of 30 ms with a 0.3 s cap: two cuts")
         XCTAssertEqual(u.finals[0].text.count, 10)
+    }
+
+    /// Blank wins every frame but "a" is never far behind (p(a)/p(blank) ≈ 0.05): with no speech, a
+    /// stretch as long as an endpoint is dropped, so the beam search cannot settle on "a" (over 200
+    /// frames the hypotheses with an "a" somewhere outweigh all-blank, as the control shows).
+    func testLongStretchWithoutSpeechGivesNoFinal() throws {
+        var m = Matrix(rows: 200, cols: vocab.count, repeating: -10)
+        for t in 0..<200 { m[t, 0] = 0; m[t, 2] = -3 }
+        func finals(_ endpoint: EndpointConfig) throws -> [String] {
+            let stage = CTCStage(vocabulary: vocab, frameDuration: 0.03,
+                                 decoder: .beam(lm: nil, options: CTCBeamSearchOptions()), endpoint: endpoint)
+            let u = try stage.process(m)
+            return (u.finals + (try stage.flush()).finals).map(\.text)
+        }
+        XCTAssertEqual(try finals(EndpointConfig(trailingSilence: 0.09, maxUtterance: 30)), [])
+        XCTAssertEqual(try finals(EndpointConfig(trailingSilence: 0, maxUtterance: 0.3)), [])
+        // Control, never cut: the beam settles on "aaaaaaaa" (each "a" pays e^-3 but gains 200 positions).
+        XCTAssertTrue(try finals(EndpointConfig(trailingSilence: 0, maxUtterance: 0)).first?.hasPrefix("a") ?? false)
     }
 }

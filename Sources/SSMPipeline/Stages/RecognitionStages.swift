@@ -152,6 +152,12 @@ public final class CTCStage: PipelineStage {
                 frames += 1
                 if hasSpeech && (frames - 1 - lastSpeechFrame >= silenceFrames || frames - utteranceStart >= maxFrames) {
                     if let u = closeUtterance() { update.finals.append(u) }
+                } else if !hasSpeech && frames - utteranceStart >= min(silenceFrames, maxFrames) {
+                    // As long a stretch with no speech as would end an utterance: drop it, final-less.
+                    // Kept, the beam search ends up preferring one low-probability symbol anywhere in
+                    // it over none (their probabilities add up over the frames): "e" for silence.
+                    decoder.reset()
+                    utteranceStart = frames
                 }
             }
         }
