@@ -393,7 +393,12 @@ public enum TextNormalizer {
                 words = digitRun.matches(in: tok).map { numberToken($0[0]!, previousWord: "") }
                     .joined(separator: " , ")
             } else {
-                let before = ns.substring(to: m.range.location)
+                // Only the last 256 UTF-16 units before the number are searched: on the whole prefix the
+                // search is quadratic (a 5 000-letter word took seconds; found by fuzzing). The result
+                // differs from Python's only for a word longer than the window, which then ends up
+                // truncated but is, either way, in none of the context-word sets `numberToken` checks.
+                let start = max(0, m.range.location - 256)
+                let before = ns.substring(with: NSRange(location: start, length: m.range.location - start))
                 let previous = wordBefore.firstMatch(in: before)?[1] ?? ""
                 words = numberToken(tok, previousWord: previous)
             }
