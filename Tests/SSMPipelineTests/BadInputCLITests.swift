@@ -368,7 +368,7 @@ final class BadInputCLITests: XCTestCase {
         let sanitized = env["ASAN_OPTIONS"] != nil || env["TSAN_OPTIONS"] != nil
         let limitKB = sanitized ? Int.max : 150 * 1024
         let long = try sparse("three-hours.wav", seconds: 3 * 3_600)
-        let r = try run(["transcribe", "--model", Self.model, "--format", "json", long], sampleRSS: true, mayBeKilled: true) { pid in
+        let r = try run(["transcribe", "--model", Self.model, "--format", "json", long], sampleRSS: true, mayBeKilled: true, during: { pid in
             for _ in 0..<200 { // 20 s
                 usleep(100_000)
                 if kill(pid, 0) != 0 { return }
