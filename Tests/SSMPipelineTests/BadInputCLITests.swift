@@ -374,7 +374,7 @@ final class BadInputCLITests: XCTestCase {
                 if kill(pid, 0) != 0 { return }
             }
             kill(pid, SIGKILL)
-        }
+        })
         XCTAssertGreaterThan(r.peakRSSkB, 0)
         XCTAssertLessThan(r.peakRSSkB, limitKB, "peak RSS \(r.peakRSSkB) kB on the 3-hour file")
         if r.reason == .exit { // finished within 20 s (a fast machine): then it must be right
