@@ -17,5 +17,6 @@ swift build -c release --build-path .build-fuzz --product "fuzz-$target" \
 bin="$(swift build -c release --build-path .build-fuzz --show-bin-path)/fuzz-$target"
 mkdir -p ".build-fuzz/corpus-$target"
 cd .build-fuzz
+export LSAN_OPTIONS="suppressions=$(pwd)/../Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
   "corpus-$target" "../Fuzz/corpus/$target"
