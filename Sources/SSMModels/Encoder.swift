@@ -170,9 +170,9 @@ extension Encoder {
         }
 
         func bind(_ states: [Encoder.State]) {
-            let ids = states.map(ObjectIdentifier.init)
-            guard ids != bound else { return }
-            bound = ids
+            // Compared in place: mapping to a new array here would allocate on every output frame.
+            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return }
+            bound = states.map(ObjectIdentifier.init)
             let blocks = states.first?.blocks.mixers.count ?? 0
             s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.blocks.mixers[i] { return s }; return nil } }
             mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.blocks.mixers[i] { return s }; return nil } }
