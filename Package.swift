@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Benchmarks/SSMBenchmarks (wall clock, throughput, malloc counts): `swift package benchmark`.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // System libraries, each wrapped once (module map + pkg-config).
@@ -68,6 +70,17 @@ let package = Package(
                           path: "Benchmarks/MultiStream"),
         // Where synthesis time goes: `swift run -c release synth-timing [VOICE_DIR] [TEXT]`.
         .executableTarget(name: "synth-timing", dependencies: ["SSMSynthesis", "SSMTensor"], path: "Benchmarks/SynthTiming"),
+        // The ordo-one/benchmark suite: per-frame hot paths (zero-malloc thresholds), decoding, transcription,
+        // batched streams, synthesis. `swift package benchmark`, or Benchmarks/scripts/benchmark_table.sh for the
+        // checked run that writes Benchmarks/results/benchmarks.md.
+        .executableTarget(
+            name: "SSMBenchmarks",
+            dependencies: [
+                "SSMAudio", "SSMFeatures", "SSMLayers", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMSynthesis", "SSMTensor",
+                "SSMTestSupport", .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/SSMBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         // libFuzzer targets (Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); in ordinary
         // builds they are regression runners over their seed corpus.
         .target(name: "FuzzSupport", path: "Fuzz/Support"),

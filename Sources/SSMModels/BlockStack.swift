@@ -168,9 +168,9 @@ public final class BlockStack {
         }
 
         func bind(_ states: [State]) {
-            let ids = states.map(ObjectIdentifier.init)
-            guard ids != bound else { return }
-            bound = ids
+            // Compared in place: mapping to a new array here would allocate on every call.
+            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return }
+            bound = states.map(ObjectIdentifier.init)
             let blocks = states.first?.mixers.count ?? 0
             s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.mixers[i] { return s }; return nil } }
             mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.mixers[i] { return s }; return nil } }

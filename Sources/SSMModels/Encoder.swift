@@ -162,9 +162,9 @@ extension Encoder {
         }
 
         func bind(_ states: [Encoder.State]) {
-            let ids = states.map(ObjectIdentifier.init)
-            guard ids != bound else { return }
-            bound = ids
+            // Compared in place: mapping to a new array here would allocate on every output frame.
+            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return }
+            bound = states.map(ObjectIdentifier.init)
             blockStates = states.map(\.blocks)
         }
     }
