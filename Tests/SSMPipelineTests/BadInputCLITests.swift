@@ -159,13 +159,7 @@ final class BadInputCLITests: XCTestCase {
     static func makeTinyModel(in dir: URL) throws -> String {
         let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 1, norm: .rmsnorm, subsample_strides: [3, 1],
                               mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
-        let m = dir.appendingPathComponent("tiny-model")
-        try FileManager.default.createDirectory(at: m, withIntermediateDirectories: true)
-        try JSONEncoder().encode(c).write(to: m.appendingPathComponent("config.json"))
-        var t = RandomWeights.encoderTensors(c, seed: 11)
-        t["ctc_head.bias"]!.values[0] += 0.5
-        try SafeTensors.serialize(t).write(to: m.appendingPathComponent("model.safetensors"))
-        return m.path
+        return try RandomWeights.writeModelFolder(c, seed: 11, blankBias: 0.5, at: dir.appendingPathComponent("tiny-model"))
     }
 
     static func speechLike(seconds: Double, rate: Int, seed: UInt64 = 1) -> [Float] {

@@ -40,13 +40,7 @@ final class CommandLineTests: XCTestCase {
     func makeModel(blankBias: Float = 0) throws -> String {
         let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 1, norm: .rmsnorm,
                               mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b"])
-        let dir = tmp.appendingPathComponent("model")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try JSONEncoder().encode(c).write(to: dir.appendingPathComponent("config.json"))
-        var t = RandomWeights.encoderTensors(c, seed: 3)
-        t["ctc_head.bias"]!.values[0] += blankBias
-        try SafeTensors.serialize(t).write(to: dir.appendingPathComponent("model.safetensors"))
-        return dir.path
+        return try RandomWeights.writeModelFolder(c, seed: 3, blankBias: blankBias, at: tmp.appendingPathComponent("model"))
     }
 
     /// The random model of RecognitionPipelineTests (blank made likelier): on the bundled speech sample
@@ -54,13 +48,7 @@ final class CommandLineTests: XCTestCase {
     func makeSpeechModel() throws -> String {
         let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 2, norm: .rmsnorm, subsample_strides: [3, 1],
                               mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
-        let dir = tmp.appendingPathComponent("speech-model")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try JSONEncoder().encode(c).write(to: dir.appendingPathComponent("config.json"))
-        var t = RandomWeights.encoderTensors(c, seed: 21)
-        t["ctc_head.bias"]!.values[0] += 1.0
-        try SafeTensors.serialize(t).write(to: dir.appendingPathComponent("model.safetensors"))
-        return dir.path
+        return try RandomWeights.writeModelFolder(c, seed: 21, blankBias: 1.0, at: tmp.appendingPathComponent("speech-model"))
     }
 
     /// Runs `ssmspeech args` with `input` written to its stdin in random pieces at random moments.

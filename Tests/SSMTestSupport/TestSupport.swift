@@ -108,6 +108,17 @@ public enum RandomWeights {
     }
 
     /// The tensors behind `encoder(_:seed:)`, e.g. to write a model folder.
+    /// Writes a model folder (`config.json`, `model.safetensors`) with random weights for `c` at `dir`;
+    /// `blankBias` is added to the CTC blank's bias (a likelier blank gives pauses and endpoints).
+    public static func writeModelFolder(_ c: EncoderConfig, seed: UInt64, blankBias: Float = 0, at dir: URL) throws -> String {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try JSONEncoder().encode(c).write(to: dir.appendingPathComponent("config.json"))
+        var t = encoderTensors(c, seed: seed)
+        t["ctc_head.bias"]!.values[0] += blankBias
+        try SafeTensors.serialize(t).write(to: dir.appendingPathComponent("model.safetensors"))
+        return dir.path
+    }
+
     public static func encoderTensors(_ c: EncoderConfig, seed: UInt64) -> [String: NamedTensor] {
         var rng = SeededRandom(seed: seed)
         let d = c.d_model, f = c.n_mels, k = c.subsample_kernel, v = c.vocab.count
