@@ -150,6 +150,6 @@ def test_training_reduces_the_losses():
         loss = acoustic_losses(m, tokens, n_tok, mels, n_frm)
         first = first or {k: float(v.detach()) for k, v in loss.items()}
         opt.zero_grad(); loss["total"].backward(); opt.step()
-    last = {k: float(v) for k, v in acoustic_losses(m, tokens, n_tok, mels, n_frm).items()}
+    last = {k: float(v.detach()) for k, v in acoustic_losses(m, tokens, n_tok, mels, n_frm).items()}
     assert last["total"] < 0.5 * first["total"], (first, last)
     assert last["mel"] < first["mel"]
