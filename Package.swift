@@ -37,7 +37,7 @@ let package = Package(
         .systemLibrary(name: "CEspeakNG", path: "Sources/CEspeakNG", pkgConfig: "espeak-ng",
                        providers: [.apt(["libespeak-ng-dev"])]),
 
-        // Tiny C helpers that Swift cannot express (floating-point control register).
+        // Tiny C helpers that Swift cannot express (floating-point control register, the AVX2 int8 kernel).
         .target(name: "CSupport", path: "Sources/CSupport"),
 
         .target(name: "SSMAudio", dependencies: ["CSndFile", "CSoxr"], path: "Sources/SSMAudio"),

@@ -2,7 +2,9 @@
 // weight matrix applied to N rows with one SGEMM) against N separate `step` calls (N SGEMVs), one
 // thread, release build, random weights in the shipped configurations (or --model PATH).
 //
-//   swift run -c release multistream [--model Resources/models/NAME] [--out Benchmarks/results/multistream.csv]
+//   swift run -c release multistream [--model Resources/models/NAME] [--precision int8] [--streams 64,256]
+//                                    [--batched-only]
+//                                    [--out Benchmarks/results/multistream.csv]
 //
 // A stream needs 100 feature frames per second of audio, so with t µs per batched frame for N streams,
 // one core carries N · 10 000 / t real-time streams.
@@ -16,19 +18,25 @@ BLAS.setThreads(1)
 FloatingPoint.enableFlushToZero()
 var out = "Benchmarks/results/multistream.csv"
 var modelPath: String?
+var precision = MatrixPrecision.float32
+var streamCounts = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+var batchedOnly = false
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
     case "--out": out = it.next() ?? out
     case "--model": modelPath = it.next()
-    default: print("usage: multistream [--model PATH] [--out FILE.csv]"); exit(2)
+    case "--precision": precision = it.next().flatMap(MatrixPrecision.init(rawValue:)) ?? precision
+    case "--batched-only": batchedOnly = true
+    case "--streams": streamCounts = (it.next() ?? "").split(separator: ",").compactMap { Int($0) }.filter { $0 > 0 }
+    default: print("usage: multistream [--model PATH] [--precision float32|int8] [--streams N,N,...] [--batched-only] [--out FILE.csv]"); exit(2)
     }
 }
 
 let vocab = ["<blank>", " ", "'"] + (97...122).map { String(UnicodeScalar(UInt8($0))) }
 var encoders: [(String, Encoder)] = []
 if let modelPath {
-    encoders.append(((modelPath as NSString).lastPathComponent, try Encoder(directory: modelPath)))
+    encoders.append(((modelPath as NSString).lastPathComponent, try Encoder(directory: modelPath, precision: precision)))
 } else {
     for (label, cfg) in [
         ("s4d d256x6 N64 FFNx2", EncoderConfig(mixer: .s4d, d_model: 256, n_layers: 6, norm: .layernorm, ffn_mult: 2,
@@ -37,7 +45,9 @@ if let modelPath {
                                                      subsample_strides: [3, 1],
                                                      mamba: .init(d_state: 8, d_conv: 4, expand: 1, dt_rank: 16), vocab: vocab)),
     ] {
-        encoders.append((label, try Encoder(config: cfg, weights: WeightStore(tensors: RandomWeights.encoderTensors(cfg, seed: 5)))))
+        let store = WeightStore(tensors: RandomWeights.encoderTensors(cfg, seed: 5))
+        store.matrixPrecision = precision
+        encoders.append((label, try Encoder(config: cfg, weights: store)))
     }
 }
 
@@ -62,7 +72,7 @@ let feats = rng.normals(80 * 256 * 4)
 for (label, enc) in encoders {
     print("\(label) (\(enc.parameterCount) parameters)")
     print("  streams   batched µs/frame   separate µs/frame   real-time streams per core: batched   separate")
-    for n in [1, 2, 4, 8, 16, 32, 64, 128, 256] {
+    for n in streamCounts {
         let frames = max(60, 2400 / n)
         let scratch = enc.makeBatchScratch(maxBatch: n)
         let batchStates = (0..<n).map { _ in enc.makeState() }
@@ -80,13 +90,15 @@ for (label, enc) in encoders {
         let batched = feats.withUnsafeBufferPointer { p in
             run { t in _ = enc.stepBatch(p.baseAddress! + ((t * n) % 256) * 80, states: batchStates, scratch: scratch) }
         }
-        let separate = feats.withUnsafeBufferPointer { p in
+        let separate = batchedOnly ? .nan : feats.withUnsafeBufferPointer { p in
             run { t in for (i, s) in soloStates.enumerated() { _ = enc.step(p.baseAddress! + ((t * n + i) % 1024) * 80, state: s) } }
         }
         let cap = { (us: Double) in Double(n) * 10_000 / us }
         if n == 1 { singleStreamUs[label] = separate }
         print(String(format: "  %7d   %16.1f   %17.1f   %34.0f   %8.0f", n, batched, separate, cap(batched), cap(separate)))
-        rows.append("\(label),\(n),\(String(format: "%.2f", batched)),\(String(format: "%.2f", separate)),\(Int(cap(batched))),\(Int(cap(separate)))")
+        let separateCap = separate.isFinite ? "\(Int(cap(separate)))" : ""
+        let separateUs = separate.isFinite ? String(format: "%.2f", separate) : ""
+        rows.append("\(label),\(n),\(String(format: "%.2f", batched)),\(separateUs),\(Int(cap(batched))),\(separateCap)")
     }
 }
 // The memory-bandwidth floor of one stream: every output frame reads all weights once.
@@ -94,7 +106,8 @@ for (label, enc) in encoders {
     let bytes = Double(enc.parameterCount * 4)
     let gbps = sgemvBandwidth(floats: enc.parameterCount)
     let floorUs = bytes / gbps / 1000
-    let measuredUs = (singleStreamUs[label] ?? 0) * Double(enc.config.subsampling) // per output frame
+    guard let single = singleStreamUs[label], single.isFinite else { continue } // needs the N = 1 separate run
+    let measuredUs = single * Double(enc.config.subsampling) // per output frame
     print(String(format: "%@: weights %.1f MB, sgemv bandwidth %.1f GB/s → floor %.0f µs per output frame; measured %.0f µs (%.2f× the floor)",
                  label, bytes / 1e6, gbps, floorUs, measuredUs, measuredUs / floorUs))
 }

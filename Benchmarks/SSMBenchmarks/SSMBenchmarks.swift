@@ -56,7 +56,9 @@ let sampleSeconds: String = {
 let sampleFeatures: Matrix = LogMelExtractor.compute(sampleAudio)
 let defaultModelName = (try? String(contentsOfFile: resource("Resources/models/DEFAULT"), encoding: .utf8))?
     .trimmingCharacters(in: .whitespacesAndNewlines) ?? "mamba-30ms"
-func loadEncoder(_ name: String) -> Encoder { try! Encoder(directory: resource("Resources/models/\(name)")) }
+func loadEncoder(_ name: String, precision: MatrixPrecision = .float32) -> Encoder {
+    try! Encoder(directory: resource("Resources/models/\(name)"), precision: precision)
+}
 /// The default model's logits over the sample `(L, V)`: real CTC input (mostly blanks, some symbols).
 let sampleLogits: Matrix = loadEncoder(defaultModelName).forward(sampleFeatures)
 let d = 256
@@ -102,8 +104,8 @@ final class EncoderBench {
     let feats = FloatBuffer(sampleFeatures.data)
     let k: Int, usable: Int
     var t = 0
-    init(_ name: String) {
-        enc = loadEncoder(name)
+    init(_ name: String, precision: MatrixPrecision = .float32) {
+        enc = loadEncoder(name, precision: precision)
         state = enc.makeState()
         k = enc.config.subsampling
         usable = sampleFeatures.rows - sampleFeatures.rows % k
@@ -120,6 +122,9 @@ final class EncoderBench {
 }
 
 let encoderBenches: [String: EncoderBench] = ["mamba-30ms": EncoderBench("mamba-30ms"), "s4d-30ms": EncoderBench("s4d-30ms")]
+/// The same models with int8 per-frame weights (`--precision int8`).
+let int8EncoderBenches: [String: EncoderBench] = ["mamba-30ms": EncoderBench("mamba-30ms", precision: .int8),
+                                                  "s4d-30ms": EncoderBench("s4d-30ms", precision: .int8)]
 
 // MARK: Many streams: `stepBatch` advances N streams by one output frame each per iteration
 
@@ -294,6 +299,10 @@ let benchmarks: @Sendable () -> Void = {
         let label = name == defaultModelName ? "\(name) default" : name
         Benchmark("Encoder step \(label) [30 ms]", configuration: frameConfig(hotPath: true, maxIterations: 10_000)) { b in
             let bench = encoderBenches[name]!
+            for _ in b.scaledIterations { bench.run() }
+        }
+        Benchmark("Encoder step \(label) int8 [30 ms]", configuration: frameConfig(hotPath: true, maxIterations: 10_000)) { b in
+            let bench = int8EncoderBenches[name]!
             for _ in b.scaledIterations { bench.run() }
         }
     }

@@ -1,16 +1,20 @@
 import Foundation
 
-/// Errors of the language-model loader. Messages name the ARPA line (1-based).
+/// Errors of the decoding module's loaders (language model, `decoding.json`). Messages name the
+/// ARPA line (1-based) or the file.
 public enum LMError: Error, Equatable, CustomStringConvertible, LocalizedError {
     /// The file could not be read.
     case cannotRead(path: String, reason: String)
     /// The ARPA text is malformed at `line`.
     case syntax(line: Int, message: String)
+    /// A model's `decoding.json` could not be read or is invalid.
+    case badSettings(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .cannotRead(path, reason): return "cannot read language model \(path): \(reason)"
         case let .syntax(line, message): return "ARPA line \(line): \(message)"
+        case let .badSettings(path, reason): return "cannot use decoding settings \(path): \(reason)"
         }
     }
 

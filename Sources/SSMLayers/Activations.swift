@@ -1,4 +1,5 @@
 import Foundation
+import SSMTensor
 
 /// Element-wise activations, matching PyTorch's definitions in fp32.
 public enum Activation {
@@ -13,6 +14,10 @@ public enum Activation {
     /// `F.softplus` with PyTorch's default threshold 20: x above it passes through unchanged.
     @inline(__always) public static func softplus(_ x: Float) -> Float { x > 20 ? x : log1pf(expf(x)) }
 
-    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) { for i in 0..<count { p[i] = gelu(p[i]) } }
-    public static func silu(_ p: UnsafeMutablePointer<Float>, count: Int) { for i in 0..<count { p[i] = silu(p[i]) } }
+    // Whole buffers in place, vectorised (`VectorMath`); every model path uses these, so recurrent and
+    // parallel runs agree. The scalar versions above are the libm definitions they are tested against.
+    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) { VectorMath.gelu(p, count: count) }
+    public static func silu(_ p: UnsafeMutablePointer<Float>, count: Int) { VectorMath.silu(p, count: count) }
+    public static func softplus(_ p: UnsafeMutablePointer<Float>, count: Int) { VectorMath.softplus(p, count: count) }
+    public static func gelu(_ m: inout Matrix) { m.data.withUnsafeMutableBufferPointer { gelu($0.baseAddress!, count: $0.count) } }
 }

@@ -14,9 +14,12 @@ public struct CausalConv1d {
     let windowWeight: [Float]
     /// (Cout)
     let bias: [Float]
+    /// (Cout, K·Cin) int8 copy of `windowWeight` for `step`, or nil (float32).
+    let quantizedWindowWeight: QuantizedMatrix?
 
     /// `weight` in PyTorch layout (Cout, Cin, K).
-    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, weight: [Float], bias: [Float]) {
+    public init(inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int, weight: [Float], bias: [Float],
+                precision: MatrixPrecision = .float32) {
         precondition(weight.count == outChannels * inChannels * kernelSize && bias.count == outChannels)
         precondition(stride >= 1 && kernelSize >= 1)
         self.inChannels = inChannels
@@ -33,13 +36,15 @@ public struct CausalConv1d {
         }
         windowWeight = w
         self.bias = bias
+        quantizedWindowWeight = precision == .int8
+            ? QuantizedMatrix(quantizing: w, rows: outChannels, cols: kernelSize * inChannels) : nil
     }
 
-    /// Binds `<prefix>.weight (Cout, Cin, K)` and `<prefix>.bias (Cout)`.
+    /// Binds `<prefix>.weight (Cout, Cin, K)` and `<prefix>.bias (Cout)`, at the store's precision.
     public init(_ w: ScopedWeights, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int) throws {
         self.init(inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, stride: stride,
                   weight: try w.take("weight", shape: [outChannels, inChannels, kernelSize]),
-                  bias: try w.take("bias", shape: [outChannels]))
+                  bias: try w.take("bias", shape: [outChannels]), precision: w.store.matrixPrecision)
     }
 
     /// Recurrent state: the K most recent input frames and how many inputs were seen.
@@ -83,6 +88,10 @@ public struct CausalConv1d {
         state.push(x)
         guard (state.seen - 1) % stride == 0 else { return false }
         bias.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outChannels) }
+        if let q = quantizedWindowWeight {
+            q.gemv(state.window.pointer, into: y, accumulate: true)
+            return true
+        }
         windowWeight.withUnsafeBufferPointer { w in
             BLAS.gemv(w.baseAddress!, rows: outChannels, cols: kernelSize * inChannels,
                       x: state.window.pointer, y: y, accumulate: true)

@@ -1,6 +1,7 @@
 import SSMTensor
 
-/// `nn.Linear`: y = W·x + b, computed with OpenBLAS (sgemv per frame, sgemm per sequence).
+/// `nn.Linear`: y = W·x + b, computed with OpenBLAS (sgemv per frame, sgemm per sequence), or with
+/// int8 weights per frame when built with `MatrixPrecision.int8`.
 public struct Linear {
     public let inFeatures: Int
     public let outFeatures: Int
@@ -8,26 +9,40 @@ public struct Linear {
     public let weight: [Float]
     /// (out), or nil.
     public let bias: [Float]?
+    /// (out, in) int8 copy of `weight` used by the per-frame product, or nil (float32).
+    public let quantized: QuantizedMatrix?
 
-    public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]?) {
+    public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]?,
+                precision: MatrixPrecision = .float32) {
         precondition(weight.count == inFeatures * outFeatures, "Linear weight count mismatch")
         precondition(bias == nil || bias!.count == outFeatures, "Linear bias count mismatch")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.weight = weight
         self.bias = bias
+        quantized = precision == .int8 ? QuantizedMatrix(quantizing: weight, rows: outFeatures, cols: inFeatures) : nil
     }
 
-    /// Binds `<prefix>.weight (out, in)` and, if `bias`, `<prefix>.bias (out)`.
+    /// Binds `<prefix>.weight (out, in)` and, if `bias`, `<prefix>.bias (out)`, at the store's precision.
     public init(_ w: ScopedWeights, inFeatures: Int, outFeatures: Int, bias: Bool) throws {
         self.init(inFeatures: inFeatures, outFeatures: outFeatures,
                   weight: try w.take("weight", shape: [outFeatures, inFeatures]),
-                  bias: bias ? try w.take("bias", shape: [outFeatures]) : nil)
+                  bias: bias ? try w.take("bias", shape: [outFeatures]) : nil,
+                  precision: w.store.matrixPrecision)
     }
 
     /// One frame: y (out) = W·x (in) + b. Allocates nothing.
     @inline(__always)
     public func callAsFunction(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        if let q = quantized {
+            if let b = bias {
+                b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) }
+                q.gemv(x, into: y, accumulate: true)
+            } else {
+                q.gemv(x, into: y)
+            }
+            return
+        }
         weight.withUnsafeBufferPointer { w in
             if let b = bias {
                 b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) }

@@ -113,7 +113,8 @@ public struct Mamba {
 
     public func makeState() -> State { State(self) }
 
-    /// Depthwise causal conv step for channel `c`: roll the window, append `x`, return SiLU(w·window + b).
+    /// Depthwise causal conv step for channel `c`: roll the window, append `x`, return w·window + b
+    /// (SiLU follows, over all channels at once).
     @inline(__always)
     private func convStep(_ c: Int, _ x: Float, _ window: UnsafeMutablePointer<Float>,
                           _ wt: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
@@ -125,24 +126,23 @@ public struct Mamba {
         }
         row[dConv - 1] = x
         acc += x * wt[c * dConv + dConv - 1]
-        return Activation.silu(acc)
+        return acc
     }
 
-    /// One selective-scan update for channel `e` with input `x`, step `dt`, and B, C of this frame; returns y (before gating).
+    /// The element-wise part of one frame, after the projections: `x (E)` is SiLU(conv), `z (E)` the
+    /// gate before SiLU, `dt (E)` dt_proj's output before softplus, `bc (2N)` B then C. Applies SiLU to
+    /// z and softplus to dt in place, advances `h (E, N)` and writes the gated output to `y (E)`.
+    /// Every mode (step, stepBatch, forward) goes through here.
     @inline(__always)
-    private func ssmStep(_ e: Int, x: Float, dt: Float, bc: UnsafePointer<Float>,
-                         _ h: UnsafeMutablePointer<Float>, _ aPtr: UnsafeBufferPointer<Float>) -> Float {
-        let n = dState
-        let hRow = h + e * n
-        let aRow = aPtr.baseAddress! + e * n
-        let dtx = dt * x
-        var y: Float = 0
-        for s in 0..<n {
-            let v = hRow[s] * expf(dt * aRow[s]) + dtx * bc[s]
-            hRow[s] = v
-            y += v * bc[n + s]
-        }
-        return y
+    private func scan(x: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>, dt: UnsafeMutablePointer<Float>,
+                      bc: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let e = dInner, n = dState
+        Activation.silu(z, count: e)
+        Activation.softplus(dt, count: e)
+        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
+            VectorMath.selectiveScanStep(h: h, a: ap.baseAddress!, dt: dt, x: x, b: bc, c: bc + n, d: d.baseAddress!,
+                                         gate: z, y: y, channels: e, states: n)
+        }}
     }
 
     /// Recurrent mode: one frame `u (D)` → `out (D)`, advancing `state`. Allocates nothing.
@@ -153,17 +153,10 @@ public struct Mamba {
         convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
             for c in 0..<e { xz[c] = convStep(c, xz[c], state.conv.pointer, wt, b) }
         }}
+        Activation.silu(xz, count: e)
         xProj(UnsafePointer(xz), into: xdbl)
         dtProj(UnsafePointer(xdbl), into: dt)
-        let bc = UnsafePointer(xdbl + r)
-        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
-            for c in 0..<e {
-                let x = xz[c]
-                let dtc = Activation.softplus(dt[c])
-                let yc = ssmStep(c, x: x, dt: dtc, bc: bc, state.ssm.pointer, ap) + d[c] * x
-                y[c] = yc * Activation.silu(xz[e + c])
-            }
-        }}
+        scan(x: xz, z: xz + e, dt: dt, bc: UnsafePointer(xdbl + r), h: state.ssm.pointer, into: y)
         outProj(UnsafePointer(y), into: out)
     }
 
@@ -196,19 +189,14 @@ public struct Mamba {
                 for c in 0..<e { xc[i * e + c] = convStep(c, xz[i * 2 * e + c], st.conv.pointer, wt, bias) }
             }
         }}
+        Activation.silu(xc, count: b * e)
         xProj(UnsafePointer(xc), rows: b, into: xdbl)
         for i in 0..<b { (dtIn + i * r).update(from: xdbl + i * k, count: r) }
         dtProj(UnsafePointer(dtIn), rows: b, into: dt)
-        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
-            for (i, st) in states.enumerated() {
-                let bc = UnsafePointer(xdbl + i * k + r)
-                for c in 0..<e {
-                    let x = xc[i * e + c]
-                    let yc = ssmStep(c, x: x, dt: Activation.softplus(dt[i * e + c]), bc: bc, st.ssm.pointer, ap) + d[c] * x
-                    y[i * e + c] = yc * Activation.silu(xz[i * 2 * e + e + c])
-                }
-            }
-        }}
+        for (i, st) in states.enumerated() {
+            scan(x: xc + i * e, z: xz + i * 2 * e + e, dt: dt + i * e, bc: UnsafePointer(xdbl + i * k + r),
+                 h: st.ssm.pointer, into: y + i * e)
+        }
         outProj(UnsafePointer(y), rows: b, into: out)
     }
 
@@ -221,34 +209,24 @@ public struct Mamba {
         guard l > 0 else { return Matrix(rows: 0, cols: dModel) }
         let st = state ?? makeState()
         var xz = inProj(u) // (L, 2E)
-        convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
-            xz.data.withUnsafeMutableBufferPointer { p in
-                for t in 0..<l {
-                    let row = p.baseAddress! + t * 2 * e
-                    for c in 0..<e { row[c] = convStep(c, row[c], st.conv.pointer, wt, b) }
-                }
-            }
-        }}
         var xc = Matrix(rows: l, cols: e)
-        for t in 0..<l { for c in 0..<e { xc.data[t * e + c] = xz.data[t * 2 * e + c] } }
+        convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
+            for t in 0..<l { for c in 0..<e { xc.data[t * e + c] = convStep(c, xz.data[t * 2 * e + c], st.conv.pointer, wt, b) } }
+        }}
+        xc.data.withUnsafeMutableBufferPointer { Activation.silu($0.baseAddress!, count: $0.count) }
         let xdbl = xProj(xc) // (L, R + 2N)
         var dtIn = Matrix(rows: l, cols: r)
         for t in 0..<l { for j in 0..<r { dtIn.data[t * r + j] = xdbl.data[t * (r + 2 * n) + j] } }
-        let dt = dtProj(dtIn) // (L, E)
+        var dt = dtProj(dtIn) // (L, E)
         var y = Matrix(rows: l, cols: e)
-        a.withUnsafeBufferPointer { ap in skip.withUnsafeBufferPointer { d in
-            xdbl.data.withUnsafeBufferPointer { xd in
-                for t in 0..<l {
-                    let bc = xd.baseAddress! + t * (r + 2 * n) + r
-                    for c in 0..<e {
-                        let x = xc.data[t * e + c]
-                        let dtc = Activation.softplus(dt.data[t * e + c])
-                        let yc = ssmStep(c, x: x, dt: dtc, bc: bc, st.ssm.pointer, ap) + d[c] * x
-                        y.data[t * e + c] = yc * Activation.silu(xz.data[t * 2 * e + e + c])
-                    }
-                }
+        xc.data.withUnsafeBufferPointer { xp in xz.data.withUnsafeMutableBufferPointer { zp in
+        dt.data.withUnsafeMutableBufferPointer { dp in xdbl.data.withUnsafeBufferPointer { xd in
+        y.data.withUnsafeMutableBufferPointer { yp in
+            for t in 0..<l {
+                scan(x: xp.baseAddress! + t * e, z: zp.baseAddress! + t * 2 * e + e, dt: dp.baseAddress! + t * e,
+                     bc: xd.baseAddress! + t * (r + 2 * n) + r, h: st.ssm.pointer, into: yp.baseAddress! + t * e)
             }
-        }}
+        }}}}}
         return outProj(y)
     }
 }

@@ -74,7 +74,8 @@ public struct S4D {
         (self.dtAre, self.dtAim, self.cdBre, self.cdBim) = (dtAre, dtAim, cdBre, cdBim)
         outputLinear = Linear(inFeatures: h, outFeatures: 2 * h,
                               weight: try w.take("output_linear.0.weight", shape: [2 * h, h, 1]),
-                              bias: try w.take("output_linear.0.bias", shape: [2 * h]))
+                              bias: try w.take("output_linear.0.bias", shape: [2 * h]),
+                              precision: w.store.matrixPrecision)
     }
 
     /// Per-stream recurrent state and scratch (allocated once).
@@ -119,16 +120,18 @@ public struct S4D {
                     sim[i] = q
                     acc += cr[i] * r - ci[i] * q
                 }
-                y[ch] = Activation.gelu(2 * acc + d[ch] * x)
+                y[ch] = 2 * acc + d[ch] * x
             }
         }}}}}}}
+        Activation.gelu(y, count: h)
     }
 
-    /// GLU over channels of `z (2H)` into `out (H)`.
+    /// GLU over channels of `z (2H)` into `out (H)` (the gate half of `z` is overwritten).
     @inline(__always)
-    func glu(_ z: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    func glu(_ z: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let h = channels
-        for ch in 0..<h { out[ch] = z[ch] * Activation.sigmoid(z[h + ch]) }
+        VectorMath.sigmoid(z + h, count: h)
+        for ch in 0..<h { out[ch] = z[ch] * z[h + ch] }
     }
 
     /// Recurrent mode: one frame `u (H)` → `out (H)`, advancing `state`. Allocates nothing.
@@ -233,11 +236,13 @@ public struct S4D {
                 }
             }
         }
-        for i in 0..<ySSM.data.count { ySSM.data[i] = Activation.gelu(ySSM.data[i]) }
-        let z = outputLinear(ySSM) // (L, 2H)
+        Activation.gelu(&ySSM)
+        var z = outputLinear(ySSM) // (L, 2H)
         var out = Matrix(rows: l, cols: h)
-        for t in 0..<l {
-            for ch in 0..<h { out.data[t * h + ch] = z.data[t * 2 * h + ch] * Activation.sigmoid(z.data[t * 2 * h + h + ch]) }
+        z.data.withUnsafeMutableBufferPointer { zp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                for t in 0..<l { glu(zp.baseAddress! + t * 2 * h, into: op.baseAddress! + t * h) }
+            }
         }
         return out
     }

@@ -76,7 +76,7 @@ public final class BlockStack {
             for i in 0..<h.data.count { h.data[i] += m.data[i] }
             if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
                 var a = fc1(fn(h))
-                for i in 0..<a.data.count { a.data[i] = Activation.gelu(a.data[i]) }
+                Activation.gelu(&a)
                 let o = fc2(a)
                 for i in 0..<h.data.count { h.data[i] += o.data[i] }
             }

@@ -21,10 +21,13 @@ public final class Encoder {
 
     public var vocabularySize: Int { config.vocab.count }
     public let parameterCount: Int
+    /// How the per-frame matrix products run (`store.matrixPrecision` when the model was built).
+    public let precision: MatrixPrecision
 
     public init(config: EncoderConfig, weights store: WeightStore) throws {
         try config.validate()
         self.config = config
+        precision = store.matrixPrecision
         let w = store.scoped("")
         let d = config.d_model, f = config.n_mels, k = config.subsample_kernel
         featureMean = try w.take("feature_norm.mean", shape: [f])
@@ -42,13 +45,16 @@ public final class Encoder {
         parameterCount = store.names.reduce(0) { $0 + ((try? store.tensor($1).count) ?? 0) }
     }
 
-    /// Loads `config.json` and `model.safetensors` from a model folder.
-    public convenience init(directory: String) throws {
+    /// Loads `config.json` and `model.safetensors` from a model folder; `precision: .int8` quantises the
+    /// per-frame matrices at load time (the file stays float32).
+    public convenience init(directory: String, precision: MatrixPrecision = .float32) throws {
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
         let config = try EncoderConfig.load(path: configPath)
         do {
-            try self.init(config: config, weights: try WeightStore(path: weightsPath))
+            let store = try WeightStore(path: weightsPath)
+            store.matrixPrecision = precision
+            try self.init(config: config, weights: store)
         } catch let e as WeightError {
             throw ModelError.weights(path: weightsPath, e)
         }
@@ -63,9 +69,9 @@ public final class Encoder {
         var x = features
         for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
         var h = conv1.forward(x)
-        for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
+        Activation.gelu(&h)
         h = conv2.forward(h)
-        for i in 0..<h.data.count { h.data[i] = Activation.gelu(h.data[i]) }
+        Activation.gelu(&h)
         h = stack.forward(h)
         return head(normF(h))
     }

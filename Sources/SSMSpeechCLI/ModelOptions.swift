@@ -9,25 +9,39 @@ enum DecoderKind: String, ExpressibleByArgument, CaseIterable {
     case greedy, beam
 }
 
+extension MatrixPrecision: ExpressibleByArgument {}
+
 /// Model and decoding options shared by `transcribe`, `stream` and `bench`.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model name (a folder under Resources/models) or path to a model folder.")
     var model: String?
 
-    @Option(name: .long, help: "CTC decoding: greedy, or beam (prefix beam search, with the model's lm.arpa or --lm if present).")
+    @Option(name: .long, help: ArgumentHelp(
+        "CTC decoding: greedy, or beam (prefix beam search with a word LM: --lm, else the model's).",
+        discussion: "Beam settings not given as flags come from the model folder's decoding.json (tuned for that model), else the built-in defaults shown."))
     var decoder: DecoderKind = .beam
 
-    @Option(name: .long, help: "Word n-gram language model in ARPA format for the beam search (default: lm.arpa in the model folder).")
+    @Option(name: .long, help: "Word n-gram language model in ARPA format for the beam search (default: decoding.json's lm, else lm.arpa in the model folder, else none).")
     var lm: String?
 
-    @Option(name: .long, help: "Beam width.")
-    var beam: Int = 8
+    @Option(name: .long, help: "Beam width (default: decoding.json, else 8).")
+    var beam: Int?
 
-    @Option(name: .long, help: "Language-model weight (shallow fusion).")
-    var lmWeight: Float = 0.5
+    @Option(name: .long, help: "Language-model weight, shallow fusion (default: decoding.json, else 0.5).")
+    var lmWeight: Float?
 
-    @Option(name: .long, help: "Word insertion bonus.")
-    var wordBonus: Float = 1.0
+    @Option(name: .long, help: "Word insertion bonus (default: decoding.json, else 1.0).")
+    var wordBonus: Float?
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "log10 probability of a word missing from the LM's vocabulary (default: decoding.json, else the LM's own <unk> score).",
+        discussion: "Lower values (e.g. -10) keep the beam to words the LM knows; misspelt words then cost more."))
+    var unknownWordLog10: Float?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Weights of the per-frame matrix products: float32 (as trained) or int8 (quantised at load).",
+        discussion: "int8 reads a quarter of the bytes per step; see README for its measured accuracy."))
+    var precision: MatrixPrecision = .float32
 
     @Option(name: .long, help: "BLAS threads (1 is fastest for streaming-size matrices).")
     var threads: Int = 1
@@ -37,7 +51,7 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         guard endpointSeconds >= 0 else { throw ValidationError("--endpoint-seconds must not be negative") }
     }
 
@@ -48,7 +62,7 @@ struct ModelOptions: ParsableArguments {
         BLAS.setThreads(threads)
         do {
             let dir = try ModelLocator.locate(model)
-            let encoder = try Encoder(directory: dir)
+            let encoder = try Encoder(directory: dir, precision: precision)
             return (encoder, try decoderChoice(modelDirectory: dir), dir)
         } catch {
             Console.error("\(error)")
@@ -56,16 +70,20 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    /// The decoder the flags ask for; the LM is `--lm`, else `lm.arpa` beside the model, else none.
+    /// The decoder the flags ask for. Each beam setting is the flag if given, else the model's
+    /// `decoding.json`, else the built-in default; the LM is `--lm`, else decoding.json's `lm`, else
+    /// `lm.arpa` beside the model, else none.
     func decoderChoice(modelDirectory dir: String) throws -> DecoderChoice {
         guard decoder == .beam else { return .greedy }
+        let tuned = try DecoderSettings.load(modelDirectory: dir)
         let bundled = (dir as NSString).appendingPathComponent("lm.arpa")
-        let path = lm ?? (FileManager.default.fileExists(atPath: bundled) ? bundled : nil)
+        let path = lm ?? tuned.lmPath(modelDirectory: dir) ?? (FileManager.default.fileExists(atPath: bundled) ? bundled : nil)
         let model = try path.map { try NGramLM(contentsOf: $0) }
         var options = CTCBeamSearchOptions()
-        options.beamWidth = beam
-        options.alpha = lmWeight
-        options.beta = model == nil ? 0 : wordBonus
+        options.beamWidth = beam ?? tuned.beam ?? options.beamWidth
+        options.alpha = lmWeight ?? tuned.lm_weight ?? options.alpha
+        options.beta = model == nil ? 0 : (wordBonus ?? tuned.word_bonus ?? options.beta)
+        options.unknownWordLogProb = (unknownWordLog10 ?? tuned.unknown_word_log10).map { $0 * Float(M_LN10) }
         return .beam(lm: model, options: options)
     }
 }

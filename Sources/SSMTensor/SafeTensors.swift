@@ -173,6 +173,9 @@ public final class WeightStore {
     private var tensors: [String: NamedTensor]
     private var used: Set<String> = []
     public let source: String
+    /// How layers that bind matrices from this store keep them for per-frame products (set before
+    /// building a model; see `MatrixPrecision`).
+    public var matrixPrecision: MatrixPrecision = .float32
 
     public init(tensors: [String: NamedTensor], source: String = "<memory>") {
         self.tensors = tensors

@@ -32,4 +32,53 @@ final class ShippedModelTests: XCTestCase {
             XCTAssertLessThanOrEqual(d2, 1e-3, name)
         }
     }
+
+    /// With int8 weights (`MatrixPrecision.int8`) the shipped models stay close to PyTorch's float32
+    /// logits on the same real utterance: the frame-wise best token agrees almost everywhere and the
+    /// log-probabilities move little. (The word error rates with and without int8 are in the README.)
+    func testShippedModelsAtInt8StayCloseToPyTorch() throws {
+        let fixtures = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path)
+            .filter { $0.hasPrefix("model_") && $0.hasSuffix(".safetensors") }.sorted()
+        let models = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Resources/models")
+        try XCTSkipIf(fixtures.isEmpty, "no shipped model yet")
+        for file in fixtures {
+            let name = String(file.dropFirst("model_".count).dropLast(".safetensors".count))
+            let t = try Fixtures.tensors(String(file.dropLast(".safetensors".count)))
+            let enc = try Encoder(directory: models.appendingPathComponent(name).path, precision: .int8)
+            XCTAssertEqual(enc.precision, .int8)
+            let feats = Fixtures.matrix(t["features"]!), expected = Fixtures.matrix(t["logits"]!)
+            let st = enc.makeState()
+            var streamed = Matrix(rows: 0, cols: enc.vocabularySize)
+            feats.data.withUnsafeBufferPointer { p in
+                for r in 0..<feats.rows where enc.step(p.baseAddress! + r * feats.cols, state: st) {
+                    streamed.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
+                }
+            }
+            XCTAssertEqual(streamed.rows, expected.rows)
+            let v = enc.vocabularySize
+            var agree = 0, maxLogProbDiff: Float = 0, meanLogProbDiff: Double = 0
+            for r in 0..<expected.rows {
+                let a = Array(streamed.data[(r * v)..<((r + 1) * v)]), b = Array(expected.data[(r * v)..<((r + 1) * v)])
+                if a.indices.max(by: { a[$0] < a[$1] }) == b.indices.max(by: { b[$0] < b[$1] }) { agree += 1 }
+                let la = logSoftmax(a), lb = logSoftmax(b)
+                let best = b.indices.max(by: { b[$0] < b[$1] })!
+                let d = abs(la[best] - lb[best])
+                maxLogProbDiff = max(maxLogProbDiff, d)
+                meanLogProbDiff += Double(d)
+            }
+            meanLogProbDiff /= Double(expected.rows)
+            let agreement = Double(agree) / Double(expected.rows)
+            print("model \(name) int8: best token agrees on \(agree)/\(expected.rows) frames; "
+                  + "log-prob of PyTorch's best token: mean diff \(meanLogProbDiff), max \(maxLogProbDiff)")
+            XCTAssertGreaterThanOrEqual(agreement, 0.97, name)
+            XCTAssertLessThanOrEqual(meanLogProbDiff, 0.02, name)
+        }
+    }
+
+    private func logSoftmax(_ x: [Float]) -> [Float] {
+        let m = x.max()!
+        let lse = m + log(x.reduce(0) { $0 + exp($1 - m) })
+        return x.map { $0 - lse }
+    }
 }

@@ -1,6 +1,9 @@
 #ifndef SSM_SUPPORT_H
 #define SSM_SUPPORT_H
 
+#include "ssm_quantized.h"
+#include "ssm_vmath.h"
+
 /// Sets flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR, AArch64 FPCR.FZ).
 ///
 /// Recurrent SSM states decay geometrically during silence and end up as subnormal floats, which
