@@ -61,6 +61,38 @@ __attribute__((target("avx2"))) static inline int32_t hsum_epi32(__m256i v) {
     return _mm_cvtsi128_si32(h);
 }
 
+/// quantize_vector with AVX2: the same values (cvtps rounds to nearest even, like nearbyintf).
+__attribute__((target("avx2"))) static float quantize_vector_avx2(const float *x, int32_t n, int16_t *xq) {
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 m8 = _mm256_setzero_ps(), bad8 = _mm256_setzero_ps();
+    int32_t n16 = n & ~15, i = 0;
+    for (; i < n16; i += 8) {
+        __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), absMask);
+        bad8 = _mm256_or_ps(bad8, _mm256_cmp_ps(a, _mm256_set1_ps(3.402823466e38f), _CMP_NLE_UQ)); // Inf or NaN
+        m8 = _mm256_max_ps(m8, a);
+    }
+    if (_mm256_movemask_ps(bad8)) return NAN;
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float m = _mm_cvtss_f32(h);
+    for (; i < n; i++) {
+        if (!isfinite(x[i])) return NAN;
+        m = fmaxf(m, fabsf(x[i]));
+    }
+    if (!(m > 0)) return 0.0f;
+    float inv = 32767.0f / m;
+    __m256 iv = _mm256_set1_ps(inv);
+    for (i = 0; i < n16; i += 16) {
+        __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
+        __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), iv));
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8); // undo the per-lane interleave
+        _mm256_storeu_si256((__m256i *)(xq + i), p);
+    }
+    for (; i < n; i++) xq[i] = (int16_t)nearbyintf(x[i] * inv);
+    return m / 32767.0f;
+}
+
 /// acc[r] += Σ_{c<n} q[r][c0+c] · xq[c], four rows at a time, 16 columns per instruction.
 __attribute__((target("avx2"))) static void gemv_block_avx2(const int8_t *q, int32_t rows, int32_t cols,
                                                            int32_t c0, int32_t n, const int16_t *xq, float *acc) {
@@ -107,7 +139,11 @@ static void q8_gemv(const int8_t *q, const float *scale, int32_t rows, int32_t c
     if (!accumulate) for (int32_t r = 0; r < rows; r++) y[r] = 0;
     for (int32_t c0 = 0; c0 < cols; c0 += SSM_Q8_BLOCK) {
         int32_t n = cols - c0 < SSM_Q8_BLOCK ? cols - c0 : SSM_Q8_BLOCK;
+#if defined(__x86_64__)
+        float xs = avx2 ? quantize_vector_avx2(x + c0, n, xq) : quantize_vector(x + c0, n, xq);
+#else
         float xs = quantize_vector(x + c0, n, xq);
+#endif
         if (xs == 0) continue;  // an all-zero block adds nothing
         for (int32_t r0 = 0; r0 < rows; r0 += SLAB) {
             int32_t nr = rows - r0 < SLAB ? rows - r0 : SLAB;

@@ -72,7 +72,8 @@ struct Bench: ParsableCommand {
     static func table(_ r: BenchReport) -> String {
         func ms(_ x: Double?) -> String { x.map { String(format: "%.2f ms", $0) } ?? "n/a (no alignment)" }
         let rows: [(String, String)] = [
-            ("model", "\(r.model) (\(r.params) parameters)"),
+            ("model", "\(r.model) (\(r.params) parameters, \(r.precision) weights)"),
+            ("decoder", r.decoder),
             ("audio", String(format: "%@ (%.1f s), %d ms chunks, %@, %d thread(s)", r.audio, r.audio_seconds, r.chunk_size_ms,
                              r.realtime ? "real-time pacing" : "lock-step", r.threads)),
             ("rtf", String(format: "%.4f", r.rtf)),

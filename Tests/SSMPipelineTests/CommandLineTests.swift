@@ -235,6 +235,42 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(missing.err.hasPrefix("error: ") && missing.err.contains("none.arpa"), missing.err)
     }
 
+    /// A model folder's decoding.json supplies the beam settings and the LM (relative to the folder);
+    /// flags override it; a broken one is an error naming it, except for the greedy decoder.
+    func testModelDecodingSettings() throws {
+        let model = try makeModel()
+        let a = try makeWav("a.wav", seconds: 1, rate: 16_000, channels: 1)
+        let arpa = tmp.appendingPathComponent("shared.arpa").path
+        try "\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s>\n-0.5\ta\t-0.3\n-0.7\tb\t-0.3\n\n\\end\\\n"
+            .write(toFile: arpa, atomically: true, encoding: .utf8)
+        let settings = (model as NSString).appendingPathComponent("decoding.json")
+        func write(_ json: String) throws { try json.write(toFile: settings, atomically: true, encoding: .utf8) }
+
+        try write(#"{"lm": "../shared.arpa", "beam": 4, "lm_weight": 0.7, "word_bonus": 0.5, "unknown_word_log10": -10}"#)
+        let ok = try run(["transcribe", "--model", model, a])
+        XCTAssertEqual(ok.status, 0, ok.err)
+
+        try write(#"{"lm": "missing.arpa", "beam": 4}"#)
+        let missing = try run(["transcribe", "--model", model, a])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.err.hasPrefix("error: ") && missing.err.contains("missing.arpa"), missing.err)
+        let overridden = try run(["transcribe", "--model", model, "--lm", arpa, a])
+        XCTAssertEqual(overridden.status, 0, overridden.err)
+
+        try write(#"{"beam": 0}"#)
+        let zero = try run(["transcribe", "--model", model, a])
+        XCTAssertNotEqual(zero.status, 0)
+        XCTAssertTrue(zero.err.contains("decoding.json") && zero.err.contains("beam"), zero.err)
+
+        try write("{not json")
+        let broken = try run(["transcribe", "--model", model, a])
+        XCTAssertNotEqual(broken.status, 0)
+        XCTAssertEqual(broken.err.split(separator: "\n").count, 1, broken.err)
+        XCTAssertTrue(broken.err.hasPrefix("error: ") && broken.err.contains("decoding.json"), broken.err)
+        let greedy = try run(["transcribe", "--model", model, "--decoder", "greedy", a])
+        XCTAssertEqual(greedy.status, 0, greedy.err)
+    }
+
     func testErrorsAreOneLine() throws {
         let noModel = try run(["transcribe", "--model", "no-such-model", "x.wav"])
         XCTAssertNotEqual(noModel.status, 0)

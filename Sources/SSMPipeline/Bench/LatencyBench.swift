@@ -36,6 +36,10 @@ public struct BenchReport: Codable, Sendable {
     public var algorithmic_latency_ms: Double
     public var peak_rss_mb: Double
     public var params: Int
+    /// Per-frame weights: "int8" or "float32".
+    public var precision: String
+    /// The decoder, e.g. "greedy" or "beam 32, LM weight 0.8, word bonus 3.0, unknown word log10 -10.0".
+    public var decoder: String
     public var text: String
 }
 
@@ -116,7 +120,8 @@ public enum LatencyBench {
             first_partial_ms: firstPartial, emission_ms_p50: pct(emissions, 50), emission_ms_p90: pct(emissions, 90),
             emission_words: emissions.count, final_ms: Double(endRecord.publish - endRecord.arrival) / 1e6,
             algorithmic_latency_ms: 25 + frameMs + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
-            params: encoder.parameterCount, text: finalWords.joined(separator: " "))
+            params: encoder.parameterCount, precision: encoder.precision.rawValue, decoder: decoder.summary,
+            text: finalWords.joined(separator: " "))
     }
 
     /// Pairs (reference index, hypothesis index) of a minimum-edit-distance alignment: matches and

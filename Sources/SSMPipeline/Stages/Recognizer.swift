@@ -28,6 +28,17 @@ public enum DecoderChoice {
     /// Prefix beam search, optionally with word n-gram shallow fusion.
     case beam(lm: NGramLM?, options: CTCBeamSearchOptions)
 
+    /// One line for reports: "greedy", or the beam width and, with an LM, its fusion settings.
+    public var summary: String {
+        switch self {
+        case .greedy: return "greedy"
+        case let .beam(lm, o):
+            guard lm != nil else { return "beam \(o.beamWidth), no LM" }
+            let unk = o.unknownWordLogProb.map { String(format: "%.1f", $0 / Float(M_LN10)) } ?? "the LM's <unk>"
+            return "beam \(o.beamWidth), LM weight \(o.alpha), word bonus \(o.beta), unknown word log10 \(unk)"
+        }
+    }
+
     func make(vocabulary: [String]) -> CTCDecoding {
         switch self {
         case .greedy: return CTCGreedyDecoder(blank: 0)
