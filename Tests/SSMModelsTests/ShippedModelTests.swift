@@ -1,4 +1,5 @@
 import Foundation
+import SSMDecoding
 import SSMModels
 import SSMTensor
 import SSMTestSupport
@@ -73,6 +74,29 @@ final class ShippedModelTests: XCTestCase {
                   + "log-prob of PyTorch's best token: mean diff \(meanLogProbDiff), max \(maxLogProbDiff)")
             XCTAssertGreaterThanOrEqual(agreement, 0.97, name)
             XCTAssertLessThanOrEqual(meanLogProbDiff, 0.02, name)
+        }
+    }
+
+    /// Each shipped model's decoding.json (if any) is valid and its LM is the shipped ARPA file, which
+    /// loads and knows everyday words.
+    func testShippedDecodingSettingsLoadTheShippedLM() throws {
+        let root = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+        let models = root.appendingPathComponent("Resources/models")
+        let names = try FileManager.default.contentsOfDirectory(atPath: models.path)
+            .filter { FileManager.default.fileExists(atPath: models.appendingPathComponent($0).appendingPathComponent("decoding.json").path) }
+        try XCTSkipIf(names.isEmpty, "no model ships decoding settings")
+        var loaded: [String: NGramLM] = [:]
+        for name in names.sorted() {
+            let dir = models.appendingPathComponent(name).path
+            let s = try DecoderSettings.load(modelDirectory: dir)
+            XCTAssertNotNil(s.beam, name); XCTAssertNotNil(s.lm_weight, name); XCTAssertNotNil(s.word_bonus, name)
+            let path = try XCTUnwrap(s.lmPath(modelDirectory: dir), name)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path), "\(name): \(path)")
+            let lm = try loaded[path] ?? NGramLM(contentsOf: path)
+            loaded[path] = lm
+            for w in ["the", "and", "house", "water", "time", "seven"] {
+                XCTAssertNotNil(lm.wordId(w), "\(name)'s LM lacks \"\(w)\"")
+            }
         }
     }
 
