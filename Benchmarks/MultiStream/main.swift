@@ -103,12 +103,13 @@ for (label, enc) in encoders {
 }
 // The memory-bandwidth floor of one stream: every output frame reads all weights once.
 for (label, enc) in encoders {
-    let bytes = Double(enc.parameterCount * 4)
+    // int8 keeps one byte per matrix weight (the few vectors, norms and biases stay float32; ignored)
+    let bytes = Double(enc.parameterCount * (enc.precision == .int8 ? 1 : 4))
     let gbps = sgemvBandwidth(floats: enc.parameterCount)
     let floorUs = bytes / gbps / 1000
     guard let single = singleStreamUs[label], single.isFinite else { continue } // needs the N = 1 separate run
     let measuredUs = single * Double(enc.config.subsampling) // per output frame
-    print(String(format: "%@: weights %.1f MB, sgemv bandwidth %.1f GB/s → floor %.0f µs per output frame; measured %.0f µs (%.2f× the floor)",
+    print(String(format: "%@ (\(enc.precision.rawValue)): weights %.1f MB, sgemv bandwidth %.1f GB/s → floor %.0f µs per output frame; measured %.0f µs (%.2f× the floor)",
                  label, bytes / 1e6, gbps, floorUs, measuredUs, measuredUs / floorUs))
 }
 try FileManager.default.createDirectory(atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

@@ -27,6 +27,9 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Chunk size in milliseconds.")
     var chunkMs: Int = 40
 
+    @Option(name: .long, help: "Graph layout: fused (resample, features, encoder and CTC on one queue) or staged (one queue each).")
+    var graph: RecognitionGraph.Layout = .fused
+
     @Flag(name: .long, help: "Pace the input at wall-clock speed.")
     var realtime = false
 
@@ -55,7 +58,7 @@ struct Bench: ParsableCommand {
                 encoder: encoder, decoder: choice, endpoint: options.endpoint, samples: samples, sampleRate: file.sampleRate,
                 alignment: words, chunkMs: chunkMs, realtime: realtime,
                 modelName: (modelDir as NSString).lastPathComponent, audioName: (path as NSString).lastPathComponent,
-                threads: options.threads)
+                threads: options.threads, layout: graph)
             Console.out(json ? Self.json(report) + "\n" : Self.table(report))
         } catch {
             Console.error("\(error)")
@@ -74,6 +77,7 @@ struct Bench: ParsableCommand {
         let rows: [(String, String)] = [
             ("model", "\(r.model) (\(r.params) parameters, \(r.precision) weights)"),
             ("decoder", r.decoder),
+            ("graph", r.graph),
             ("audio", String(format: "%@ (%.1f s), %d ms chunks, %@, %d thread(s)", r.audio, r.audio_seconds, r.chunk_size_ms,
                              r.realtime ? "real-time pacing" : "lock-step", r.threads)),
             ("rtf", String(format: "%.4f", r.rtf)),
@@ -89,3 +93,4 @@ struct Bench: ParsableCommand {
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n") + "\n"
     }
 }
+extension RecognitionGraph.Layout: ExpressibleByArgument {}

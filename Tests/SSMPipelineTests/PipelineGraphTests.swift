@@ -108,6 +108,30 @@ final class PipelineGraphTests: XCTestCase {
         XCTAssertTrue(infos.last!.isEndOfStream)
     }
 
+    /// Stages fused into one node give the outputs (and flush order) of the same stages on separate
+    /// nodes, and an error inside the fused node surfaces from `run()`.
+    func testFusedStagesEqualSeparateNodes() throws {
+        func collect(_ graph: (PipelineBuilder<Int>) -> PipelineBuilder<Int>) throws -> [Int] {
+            var got: [Int] = []
+            try graph(Pipeline.from(CountingSource(count: 300), capacity: 2)).sink { _, x in got.append(x) }.run()
+            return got
+        }
+        let separate = try collect { $0.then(SlowStage(seed: 1, maxSleepMicros: 0)).then(SlowStage(seed: 2, maxSleepMicros: 0))
+            .then(SlowStage(seed: 3, maxSleepMicros: 0)) }
+        let stages = [SlowStage(seed: 1, maxSleepMicros: 0), SlowStage(seed: 2, maxSleepMicros: 0), SlowStage(seed: 3, maxSleepMicros: 0)]
+        let fused = try collect { $0.then(FusedStage(OneToOne(stages[0]), FusedStage(stages[1], stages[2]))) }
+        XCTAssertEqual(fused, separate)
+        XCTAssertEqual(Array(fused.suffix(3)), [-1, -1, -1])
+        XCTAssertEqual(stages.map(\.flushes), [1, 1, 1])
+
+        let source = CountingSource(count: 1_000_000)
+        let failing = Pipeline.from(source, capacity: 2)
+            .then(FusedStage(SlowStage(seed: 1, maxSleepMicros: 0), SlowStage(seed: 2, failAt: 50, maxSleepMicros: 0)))
+            .sink { _, _ in }
+        XCTAssertThrowsError(try failing.run()) { XCTAssertEqual($0 as? SlowStage.Boom, SlowStage.Boom(at: 50)) }
+        XCTAssertLessThan(source.produced, 1_000)
+    }
+
     /// An error in a middle stage stops the whole graph (the source does not run to its end) and
     /// surfaces from `run()`.
     func testErrorStopsTheGraphAndSurfaces() {

@@ -89,6 +89,10 @@ final class RecognitionPipelineTests: XCTestCase {
             let r = Recognizer(encoder: enc, decoder: choice, endpoint: endpoint)
             r.accept(try FileAudioDecoder().decode(path: Self.sample))
             XCTAssertEqual(r.finish().words, reference.words, "\(name): inline recognizer")
+            // one node per stage instead of the fused default: the same result
+            let staged = try RecognitionGraph.transcribe(source: FileAudioSource(path: Self.sample), encoder: enc,
+                                                         decoder: choice, endpoint: endpoint, layout: .staged)
+            XCTAssertEqual(staged.words, reference.words, "\(name): staged layout")
         }
     }
 

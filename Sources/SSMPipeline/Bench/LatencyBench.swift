@@ -40,6 +40,8 @@ public struct BenchReport: Codable, Sendable {
     public var precision: String
     /// The decoder, e.g. "greedy" or "beam 32, LM weight 0.8, word bonus 3.0, unknown word log10 -10.0".
     public var decoder: String
+    /// The recognition graph's layout: "fused" or "staged" (`RecognitionGraph.Layout`).
+    public var graph: String
     public var text: String
 }
 
@@ -53,7 +55,8 @@ public struct BenchReport: Codable, Sendable {
 public enum LatencyBench {
     public static func run(encoder: Encoder, decoder: DecoderChoice, endpoint: EndpointConfig = .default,
                            samples: [Float], sampleRate: Int, alignment: [WordTiming]?, chunkMs: Int,
-                           realtime: Bool, modelName: String, audioName: String, threads: Int) throws -> BenchReport {
+                           realtime: Bool, modelName: String, audioName: String, threads: Int,
+                           layout: RecognitionGraph.Layout = .fused) throws -> BenchReport {
         let chunkSamples = max(1, sampleRate * chunkMs / 1000)
         let source = MemoryAudioSource(samples: samples, sampleRate: sampleRate, chunkSamples: chunkSamples,
                                        pacing: realtime ? .realtime : .lockstep)
@@ -62,7 +65,7 @@ public enum LatencyBench {
         var finals: [Utterance] = []
         var endRecord: Record?
         let graph = RecognitionGraph.make(source: source, encoder: encoder, decoder: decoder, endpoint: endpoint,
-                                          capacity: 4) { info, update in
+                                          capacity: 4, layout: layout) { info, update in
             let now = DispatchTime.now().uptimeNanoseconds
             finals += update.finals
             let words = finals.flatMap { $0.words.map(\.word) } + (update.partial?.words.map(\.word) ?? [])
@@ -121,7 +124,7 @@ public enum LatencyBench {
             emission_words: emissions.count, final_ms: Double(endRecord.publish - endRecord.arrival) / 1e6,
             algorithmic_latency_ms: 25 + frameMs + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
             params: encoder.parameterCount, precision: encoder.precision.rawValue, decoder: decoder.summary,
-            text: finalWords.joined(separator: " "))
+            graph: layout.rawValue, text: finalWords.joined(separator: " "))
     }
 
     /// Pairs (reference index, hypothesis index) of a minimum-edit-distance alignment: matches and
