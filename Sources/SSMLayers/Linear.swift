@@ -34,21 +34,12 @@ public struct Linear {
     /// One frame: y (out) = W·x (in) + b. Allocates nothing.
     @inline(__always)
     public func callAsFunction(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        if let b = bias { b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) } }
         if let q = quantized {
-            if let b = bias {
-                b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) }
-                q.gemv(x, into: y, accumulate: true)
-            } else {
-                q.gemv(x, into: y)
-            }
-            return
-        }
-        weight.withUnsafeBufferPointer { w in
-            if let b = bias {
-                b.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: outFeatures) }
-                BLAS.gemv(w.baseAddress!, rows: outFeatures, cols: inFeatures, x: x, y: y, accumulate: true)
-            } else {
-                BLAS.gemv(w.baseAddress!, rows: outFeatures, cols: inFeatures, x: x, y: y)
+            q.gemv(x, into: y, accumulate: bias != nil)
+        } else {
+            weight.withUnsafeBufferPointer { w in
+                BLAS.gemv(w.baseAddress!, rows: outFeatures, cols: inFeatures, x: x, y: y, accumulate: bias != nil)
             }
         }
     }

@@ -53,18 +53,22 @@ public struct QuantizedMatrix: Sendable {
     /// y (rows) = W·x (cols), or y += W·x. Allocates nothing.
     @inline(__always)
     public func gemv(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        values.withUnsafeBufferPointer { q in
-            scales.withUnsafeBufferPointer { s in
-                ssm_q8_gemv(q.baseAddress!, s.baseAddress!, Int32(rows), Int32(cols), x, y, accumulate ? 1 : 0)
-            }
-        }
+        product(ssm_q8_gemv, x, y, accumulate)
     }
 
     /// `gemv` with the portable loop whatever the CPU (tests compare it with the AVX2 kernel).
     public func gemvPortable(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        product(ssm_q8_gemv_portable, x, y, accumulate)
+    }
+
+    private typealias Kernel = (UnsafePointer<Int8>?, UnsafePointer<Float>?, Int32, Int32, UnsafePointer<Float>?,
+                                UnsafeMutablePointer<Float>?, Int32) -> Void
+
+    @inline(__always)
+    private func product(_ kernel: Kernel, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         values.withUnsafeBufferPointer { q in
             scales.withUnsafeBufferPointer { s in
-                ssm_q8_gemv_portable(q.baseAddress!, s.baseAddress!, Int32(rows), Int32(cols), x, y, accumulate ? 1 : 0)
+                kernel(q.baseAddress!, s.baseAddress!, Int32(rows), Int32(cols), x, y, accumulate ? 1 : 0)
             }
         }
     }

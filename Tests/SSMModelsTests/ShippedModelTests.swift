@@ -8,25 +8,37 @@ import XCTest
 /// Every shipped model (Resources/models/<name>) reproduces the logits PyTorch computed for it on real
 /// speech (Tests/Fixtures/model_<name>.safetensors, written by Training/export_model.py).
 final class ShippedModelTests: XCTestCase {
-    func testShippedModelsMatchPyTorchOnRealSpeech() throws {
+    /// Each shipped model with a golden fixture: its name, folder, and the fixture's features and logits.
+    private func shippedModels() throws -> [(name: String, directory: String, features: Matrix, logits: Matrix)] {
         let fixtures = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path)
             .filter { $0.hasPrefix("model_") && $0.hasSuffix(".safetensors") }.sorted()
         let models = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Resources/models")
         try XCTSkipIf(fixtures.isEmpty, "no shipped model yet")
-        for file in fixtures {
+        return try fixtures.map { file in
             let name = String(file.dropFirst("model_".count).dropLast(".safetensors".count))
             let t = try Fixtures.tensors(String(file.dropLast(".safetensors".count)))
-            let enc = try Encoder(directory: models.appendingPathComponent(name).path)
-            let feats = Fixtures.matrix(t["features"]!), expected = Fixtures.matrix(t["logits"]!)
-            let got = enc.forward(feats)
-            let st = enc.makeState()
-            var streamed = Matrix(rows: 0, cols: enc.vocabularySize)
-            feats.data.withUnsafeBufferPointer { p in
-                for r in 0..<feats.rows where enc.step(p.baseAddress! + r * feats.cols, state: st) {
-                    streamed.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
-                }
+            return (name, models.appendingPathComponent(name).path, Fixtures.matrix(t["features"]!), Fixtures.matrix(t["logits"]!))
+        }
+    }
+
+    /// The logits of stepping `enc` frame by frame over `feats`, one row per output frame.
+    private func streamedLogits(_ enc: Encoder, _ feats: Matrix) -> Matrix {
+        let st = enc.makeState()
+        var streamed = Matrix(rows: 0, cols: enc.vocabularySize)
+        feats.data.withUnsafeBufferPointer { p in
+            for r in 0..<feats.rows where enc.step(p.baseAddress! + r * feats.cols, state: st) {
+                streamed.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
             }
+        }
+        return streamed
+    }
+
+    func testShippedModelsMatchPyTorchOnRealSpeech() throws {
+        for (name, dir, feats, expected) in try shippedModels() {
+            let enc = try Encoder(directory: dir)
+            let got = enc.forward(feats)
+            let streamed = streamedLogits(enc, feats)
             let d1 = got.maxAbsDifference(expected), d2 = streamed.maxAbsDifference(expected)
             print("model \(name): parallel \(d1), recurrent \(d2) max abs diff over \(expected.rows) frames")
             XCTAssertLessThanOrEqual(d1, 1e-3, name)
@@ -38,24 +50,10 @@ final class ShippedModelTests: XCTestCase {
     /// logits on the same real utterance: the frame-wise best token agrees almost everywhere and the
     /// log-probabilities move little. (The word error rates with and without int8 are in the README.)
     func testShippedModelsAtInt8StayCloseToPyTorch() throws {
-        let fixtures = try FileManager.default.contentsOfDirectory(atPath: Fixtures.directory.path)
-            .filter { $0.hasPrefix("model_") && $0.hasSuffix(".safetensors") }.sorted()
-        let models = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Resources/models")
-        try XCTSkipIf(fixtures.isEmpty, "no shipped model yet")
-        for file in fixtures {
-            let name = String(file.dropFirst("model_".count).dropLast(".safetensors".count))
-            let t = try Fixtures.tensors(String(file.dropLast(".safetensors".count)))
-            let enc = try Encoder(directory: models.appendingPathComponent(name).path, precision: .int8)
+        for (name, dir, feats, expected) in try shippedModels() {
+            let enc = try Encoder(directory: dir, precision: .int8)
             XCTAssertEqual(enc.precision, .int8)
-            let feats = Fixtures.matrix(t["features"]!), expected = Fixtures.matrix(t["logits"]!)
-            let st = enc.makeState()
-            var streamed = Matrix(rows: 0, cols: enc.vocabularySize)
-            feats.data.withUnsafeBufferPointer { p in
-                for r in 0..<feats.rows where enc.step(p.baseAddress! + r * feats.cols, state: st) {
-                    streamed.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
-                }
-            }
+            let streamed = streamedLogits(enc, feats)
             XCTAssertEqual(streamed.rows, expected.rows)
             let v = enc.vocabularySize
             var agree = 0, maxLogProbDiff: Float = 0, meanLogProbDiff: Double = 0

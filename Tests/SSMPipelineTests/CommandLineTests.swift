@@ -218,13 +218,19 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(text.out, String(rows[0].dropFirst(a.count + 1)) + "\n", "text output is the transcript alone")
     }
 
+    /// A unigram ARPA file over the words "a" and "b" in the temporary folder; returns its path.
+    func writeTinyLM(_ name: String) throws -> String {
+        let arpa = tmp.appendingPathComponent(name).path
+        try "\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s>\n-0.5\ta\t-0.3\n-0.7\tb\t-0.3\n\n\\end\\\n"
+            .write(toFile: arpa, atomically: true, encoding: .utf8)
+        return arpa
+    }
+
     func testDecoderOptions() throws {
         let model = try makeModel()
         let a = try makeWav("a.wav", seconds: 1, rate: 16_000, channels: 1)
         // A tiny LM over the model's symbols: the beam search with it runs end to end.
-        let arpa = tmp.appendingPathComponent("lm.arpa").path
-        try "\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s>\n-0.5\ta\t-0.3\n-0.7\tb\t-0.3\n\n\\end\\\n"
-            .write(toFile: arpa, atomically: true, encoding: .utf8)
+        let arpa = try writeTinyLM("lm.arpa")
         for args in [["--decoder", "greedy"], ["--decoder", "beam", "--beam", "4"], ["--lm", arpa, "--lm-weight", "0.8"]] {
             let r = try run(["transcribe", "--model", model] + args + [a])
             XCTAssertEqual(r.status, 0, "\(args): \(r.err)")
@@ -240,9 +246,7 @@ final class CommandLineTests: XCTestCase {
     func testModelDecodingSettings() throws {
         let model = try makeModel()
         let a = try makeWav("a.wav", seconds: 1, rate: 16_000, channels: 1)
-        let arpa = tmp.appendingPathComponent("shared.arpa").path
-        try "\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s>\n-0.5\ta\t-0.3\n-0.7\tb\t-0.3\n\n\\end\\\n"
-            .write(toFile: arpa, atomically: true, encoding: .utf8)
+        let arpa = try writeTinyLM("shared.arpa")
         let settings = (model as NSString).appendingPathComponent("decoding.json")
         func write(_ json: String) throws { try json.write(toFile: settings, atomically: true, encoding: .utf8) }
 
