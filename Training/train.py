@@ -14,7 +14,8 @@
   Training/runs/<run>/last.pt every few minutes and a run resumes from there automatically.
 * Augmentation on the fly, fresh every epoch: speed perturbation, gain, additive noise at random SNR,
   reverberation, telephone band, vocal-tract length perturbation (frequency warping of the power
-  spectrum), SpecAugment (time and frequency masks).
+  spectrum), SpecAugment (time and frequency masks); `--augmenter recipe` adds pitch shift, hum and
+  babble noise, A-law and channel EQ (data_recipe/augment.py).
 """
 from __future__ import annotations
 
@@ -159,6 +160,19 @@ def augment_wave(x: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
 
 _FB = feat.mel_filterbank(dtype=torch.float32)  # (80, 257)
 _WIN = feat.hann_window(dtype=torch.float32)  # (400)
+
+
+def make_augmenter(kind: str, strength: float, seed: int):
+    """``simple``: ``augment_wave`` above (stages 1-3 of the shipped models). ``recipe``: the richer,
+    tested chain of ``data_recipe.augment.Augmenter`` (adds pitch shift, hum and babble noise, A-law
+    and GSM-free telephone codecs, channel EQ), probabilities scaled by ``strength``."""
+    if kind == "simple":
+        return None
+    from data_recipe import augment as A  # noqa: PLC0415
+    s = strength
+    return A.Augmenter(seed=seed, p_speed=min(1.0, 0.8 * s), speed_range=(0.88, 1.12), p_pitch=0.25 * s,
+                       pitch_semitones=2.5, p_reverb=0.35 * s, p_eq=0.5 * s, p_noise=0.5 * s, snr_range=(5.0, 30.0),
+                       p_telephone=0.2 * s, p_gain=1.0, gain_db_range=(-20.0, 6.0))
 
 
 def warp_matrix(alpha: float, bins: int = 257) -> torch.Tensor:
@@ -351,6 +365,8 @@ def main(argv=None) -> None:
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--aug", type=float, default=1.0, help="augmentation strength (0 = off)")
+    ap.add_argument("--augmenter", choices=["simple", "recipe"], default="simple",
+                    help="waveform augmentation: train.py's augment_wave or data_recipe.augment.Augmenter")
     ap.add_argument("--eval-minutes", type=float, default=15)
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -421,6 +437,7 @@ def main(argv=None) -> None:
     pyrng = random.Random(args.seed * 7 + step)
     done = False
     mean_feat = model.feature_norm.mean.detach().cpu()
+    augmenter = make_augmenter(args.augmenter, args.aug, args.seed * 1000 + rank + step)
     while not done:
         if epoch > 0 or args.refresh_snapshot:
             if args.refresh_snapshot and rank == 0:
@@ -439,8 +456,15 @@ def main(argv=None) -> None:
                 continue
             t0 = time.time()
             items = [train[i] for i in batch]
-            waves = [augment_wave(read_audio(it["audio"]), nprng, args.aug) if args.aug > 0 else read_audio(it["audio"])
-                     for it in items]
+            clean = [read_audio(it["audio"]) for it in items]
+            if args.aug <= 0:
+                waves = clean
+            elif augmenter is None:
+                waves = [augment_wave(w, nprng, args.aug) for w in clean]
+            else:
+                waves = [augmenter(w) for w in clean]
+                for w in clean[:2]:  # babble noise is made of other training utterances
+                    augmenter.add_to_pool(w)
             vtlp = [float(nprng.uniform(0.9, 1.1)) if args.aug > 0 and nprng.random() < 0.5 else 1.0 for _ in items]
             x, lens = batch_features(waves, vtlp)
             if args.aug > 0:

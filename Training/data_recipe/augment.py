@@ -22,6 +22,7 @@ Waveform functions
     telephone(x, rng, sr, codec)          300-3400 Hz band, 8 kHz, mu-law / A-law / GSM round trip
     gsm_roundtrip(x, sr)                  GSM 06.10 through ``sox`` (offline; needs the binary)
     gain(x, db)
+    random_eq(x, rng, sr)                 channel colouration: smooth random EQ curve + high-pass corner
 
 Feature functions
     vtlp_spectrogram(spec, alpha, sr)     vocal-tract-length perturbation as a frequency warp of a
@@ -45,7 +46,7 @@ import numpy as np
 __all__ = [
     "resample", "speed_perturb", "time_stretch", "pitch_shift", "colored_noise", "hum", "babble",
     "add_noise", "snr_db", "synthetic_rir", "reverberate", "mu_law_roundtrip", "a_law_roundtrip",
-    "telephone", "gsm_roundtrip", "gain", "vtlp_spectrogram", "vtlp_warp_matrix", "spec_augment",
+    "telephone", "gsm_roundtrip", "gain", "random_eq", "vtlp_spectrogram", "vtlp_warp_matrix", "spec_augment",
     "Augmenter",
 ]
 
@@ -356,6 +357,27 @@ def gain(x, db: float) -> np.ndarray:
     return (np.asarray(x, np.float32) * 10 ** (db / 20.0)).astype(np.float32)
 
 
+def random_eq(x, rng: np.random.Generator, sr: int = 16000, max_db: float = 9.0, n_points: int = 6) -> np.ndarray:
+    """Microphone / channel colouration, which synthetic speech lacks and every real recording has:
+    a smooth random gain curve (uniform in +-max_db at ``n_points`` control points spaced evenly in
+    log frequency from 100 Hz to sr/2, linear in log frequency between them) times a 2nd-order
+    high-pass magnitude with a random corner of 40-250 Hz. Applied in the frequency domain (zero
+    phase); output has the input's length and RMS."""
+    x = np.asarray(x, np.float32)
+    n = len(x)
+    if n == 0:
+        return x.copy()
+    nfft = 1 << max(1, (n - 1).bit_length())
+    f = np.fft.rfftfreq(nfft, 1.0 / sr)
+    knots = np.log(np.geomspace(100.0, sr / 2, n_points))
+    g_db = np.interp(np.log(np.maximum(f, 1.0)), knots, rng.uniform(-max_db, max_db, n_points))
+    corner = float(rng.uniform(40.0, 250.0))
+    g = 10 ** (g_db / 20.0) / np.sqrt(1.0 + (corner / np.maximum(f, 1e-3)) ** 4)
+    y = np.fft.irfft(np.fft.rfft(x, nfft) * g, nfft)[:n]
+    rx, ry = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), float(np.sqrt(np.mean(y ** 2)))
+    return (y * (rx / ry) if ry > EPS else y).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------------------------
 # Feature-domain augmentation
 # ----------------------------------------------------------------------------------------------
@@ -437,8 +459,8 @@ class Augmenter:
     """Random augmentation chain for 16 kHz synthetic speech.
 
     Order: speed (p_speed, factor in speed_range) -> pitch (p_pitch, +-pitch_semitones) ->
-    reverb (p_reverb) -> noise (p_noise: white/pink/brown/hum/babble, SNR uniform in snr_range) ->
-    telephone (p_telephone) -> gain (p_gain, gain_db_range) -> clip to [-1, 1].
+    reverb (p_reverb) -> channel EQ (p_eq, ``random_eq``) -> noise (p_noise: white/pink/brown/hum/babble,
+    SNR uniform in snr_range) -> telephone (p_telephone) -> gain (p_gain, gain_db_range) -> peak <= 1.
 
     ``babble_pool``: list of waveforms (other utterances) for babble noise; without it babble falls
     back to pink noise.  The instance's Generator is seeded by ``seed``; pass a new seed per epoch and
@@ -448,7 +470,7 @@ class Augmenter:
     def __init__(self, seed: int | None = None, sr: int = 16000, babble_pool=None,
                  p_speed=0.5, speed_range=(0.85, 1.15), p_pitch=0.2, pitch_semitones=2.5,
                  p_reverb=0.3, p_noise=0.6, snr_range=(0.0, 30.0), p_telephone=0.25,
-                 p_gain=0.5, gain_db_range=(-18.0, 6.0), noise_weights=None):
+                 p_gain=0.5, gain_db_range=(-18.0, 6.0), noise_weights=None, p_eq=0.0):
         self.rng = np.random.default_rng(seed)
         self.sr = sr
         self.babble_pool = list(babble_pool or [])
@@ -456,6 +478,7 @@ class Augmenter:
         self.p_pitch, self.pitch_semitones = p_pitch, pitch_semitones
         self.p_reverb, self.p_noise, self.snr_range = p_reverb, p_noise, snr_range
         self.p_telephone, self.p_gain, self.gain_db_range = p_telephone, p_gain, gain_db_range
+        self.p_eq = p_eq
         self.noise_weights = noise_weights or {"white": 1, "pink": 2, "brown": 1, "hum": 1, "babble": 3}
         self.last: dict = {}
 
@@ -490,6 +513,9 @@ class Augmenter:
             rt60 = float(r.uniform(0.15, 0.9))
             y = reverberate(y, synthetic_rir(r, sr, rt60))
             applied["rt60"] = round(rt60, 2)
+        if r.random() < self.p_eq:
+            y = random_eq(y, r, sr)
+            applied["eq"] = True
         if r.random() < self.p_noise:
             n, kind = self.noise(len(y))
             snr = float(r.uniform(*self.snr_range))

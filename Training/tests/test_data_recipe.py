@@ -248,6 +248,30 @@ def test_vtlp_and_specaugment():
     assert (m == 0).sum() > 0
 
 
+def test_random_eq_colours_but_keeps_length_and_level():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(32000).astype(np.float32) * 0.1      # white noise, 2 s
+    y = A.random_eq(x, np.random.default_rng(3))
+    assert y.shape == x.shape and y.dtype == np.float32 and np.all(np.isfinite(y))
+    assert abs(np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x ** 2)) - 1) < 1e-3
+    f = np.fft.rfftfreq(len(x), 1 / 16000)
+    px, py = np.abs(np.fft.rfft(x)) ** 2, np.abs(np.fft.rfft(y)) ** 2
+
+    def band_db(lo, hi):
+        k = (f >= lo) & (f < hi)
+        return 10 * np.log10(py[k].mean() / px[k].mean())
+    # the high-pass corner is at least 40 Hz: below 15 Hz falls >= 15 dB under the speech band
+    assert band_db(0, 15) < band_db(300, 3000) - 15
+    # the curve is bounded (+-9 dB, plus the overall RMS correction) and really varies across bands
+    bands = [band_db(lo, 2 * lo) for lo in (250, 500, 1000, 2000, 4000)]
+    assert max(bands) - min(bands) < 2 * 9 + 1 and max(bands) - min(bands) > 0.5
+    assert not np.array_equal(y, A.random_eq(x, np.random.default_rng(4)))
+    assert A.random_eq(np.zeros(0, np.float32), rng).shape == (0,)
+    aug = A.Augmenter(seed=1, p_speed=0, p_pitch=0, p_reverb=0, p_noise=0, p_telephone=0, p_gain=0, p_eq=1.0)
+    aug(x)
+    assert aug.last == {"eq": True}
+
+
 def test_augmenter_is_seeded_and_varied():
     x = _tone(1.0)
     a1 = A.Augmenter(seed=11, babble_pool=[_tone(0.5, f=220)])
