@@ -27,27 +27,27 @@ s4d=(--mixer s4d --d-state 64)
 mamba=(--mixer mamba --d-state 8 --expand 1 --dt-rank 16)
 # Stage 1: 40 ms frames, high learning rate (gets the CTC alignment going).
 stage1=(--strides 2 2 --minutes "$MINUTES" --warmup 200 --eval-minutes 20 --lr 2e-3)
-"$PY" Training/train.py --run s4d-256 "${s4d[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/s4d-256.out 2>&1 &
-"$PY" Training/train.py --run mamba-256 "${mamba[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/mamba-256.out 2>&1 &
+"$PY" Training/train.py --run-name s4d-256 "${s4d[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/s4d-256.out 2>&1 &
+"$PY" Training/train.py --run-name mamba-256 "${mamba[@]}" "${common[@]}" "${stage1[@]}" > Training/runs/mamba-256.out 2>&1 &
 wait
 # Stage 2: warm start at 30 ms frames (same weight shapes; character CTC needs the extra frames for
 # fast voices), lower learning rate, lighter augmentation, smaller batches.
 stage2=(--strides 3 1 --minutes "$MINUTES2" --warmup 30 --eval-minutes 30 --lr 6e-4 --ssm-lr 5e-4 --aug 0.8 --batch-seconds 100)
-"$PY" Training/train.py --run s4d-30ms --init s4d-256 "${s4d[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/s4d-30ms.out 2>&1 &
-"$PY" Training/train.py --run mamba-30ms --init mamba-256 "${mamba[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/mamba-30ms.out 2>&1 &
+"$PY" Training/train.py --run-name s4d-30ms --init s4d-256 "${s4d[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/s4d-30ms.out 2>&1 &
+"$PY" Training/train.py --run-name mamba-30ms --init mamba-256 "${mamba[@]}" "${common[@]}" "${stage2[@]}" > Training/runs/mamba-30ms.out 2>&1 &
 wait
 # Stage 3: a warm restart of the learning rate (peak 8e-4, cosine over the budget), same data.
 stage3=(--strides 3 1 --minutes "$MINUTES3" --warmup 30 --eval-minutes 30 --lr 8e-4 --ssm-lr 5e-4 --aug 0.8 --batch-seconds 100)
-"$PY" Training/train.py --run s4d-30ms-b --init s4d-30ms "${s4d[@]}" "${common[@]}" "${stage3[@]}" > Training/runs/s4d-30ms-b.out 2>&1 &
-"$PY" Training/train.py --run mamba-30ms-b --init mamba-30ms "${mamba[@]}" "${common[@]}" "${stage3[@]}" > Training/runs/mamba-30ms-b.out 2>&1 &
+"$PY" Training/train.py --run-name s4d-30ms-b --init s4d-30ms "${s4d[@]}" "${common[@]}" "${stage3[@]}" > Training/runs/s4d-30ms-b.out 2>&1 &
+"$PY" Training/train.py --run-name mamba-30ms-b --init mamba-30ms "${mamba[@]}" "${common[@]}" "${stage3[@]}" > Training/runs/mamba-30ms-b.out 2>&1 &
 wait
 
 # Stage 4: another warm restart with the richer augmentation chain of data_recipe/augment.py (pitch
 # shift, hum and babble noise, channel EQ, A-law) to push the synthetic voices toward real recordings.
 # (The shipped models of session 4 had stages 1-3 on 10 h; stage 4 was the first to see the full 40 h.)
 stage4=(--strides 3 1 --minutes "$MINUTES4" --warmup 30 --eval-minutes 30 --lr 8e-4 --ssm-lr 5e-4 --aug 0.8 --augmenter recipe --batch-seconds 100)
-"$PY" Training/train.py --run s4d-30ms-c --init s4d-30ms-b "${s4d[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/s4d-30ms-c.out 2>&1 &
-"$PY" Training/train.py --run mamba-30ms-c --init mamba-30ms-b "${mamba[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/mamba-30ms-c.out 2>&1 &
+"$PY" Training/train.py --run-name s4d-30ms-c --init s4d-30ms-b "${s4d[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/s4d-30ms-c.out 2>&1 &
+"$PY" Training/train.py --run-name mamba-30ms-c --init mamba-30ms-b "${mamba[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/mamba-30ms-c.out 2>&1 &
 wait
 
 "$PY" Training/export_model.py --run s4d-30ms-c --name s4d-30ms

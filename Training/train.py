@@ -343,7 +343,10 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", action="append", required=True, help="training manifest (repeatable)")
     ap.add_argument("--dev", action="append", default=[], help="evaluation manifest (repeatable)")
-    ap.add_argument("--run", required=True, help="run name: checkpoints in Training/runs/<run>/")
+    ap.add_argument("--run", "--run-name", dest="run", required=True,
+                    help="run name: checkpoints in <runs-dir>/<run>/ (under torchrun spell it --run-name: "
+                         "torchrun's own parser takes --run for an abbreviation of its --run-path)")
+    ap.add_argument("--runs-dir", type=Path, default=HERE / "runs", help="folder of runs (default Training/runs)")
     ap.add_argument("--mixer", choices=["s4d", "mamba"], default="s4d")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--n-layers", type=int, default=6)
@@ -389,7 +392,7 @@ def main(argv=None) -> None:
     torch.set_flush_denormal(True)
     torch.manual_seed(args.seed + rank)
 
-    run_dir = HERE / "runs" / args.run
+    run_dir = args.runs_dir / args.run
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "last.pt"
     log_path = run_dir / "log.jsonl"
@@ -397,9 +400,9 @@ def main(argv=None) -> None:
     def log(obj):
         if rank == 0:
             obj = {"time": time.strftime("%H:%M:%S"), **obj}
-            print(json.dumps(obj), flush=True)
+            print(json.dumps(obj, default=str), flush=True)
             with open(log_path, "a") as f:
-                f.write(json.dumps(obj) + "\n")
+                f.write(json.dumps(obj, default=str) + "\n")
 
     train = [it for m in args.train for it in load_manifest(m)]
     train = [it for it in train if encode_text(it["text"])]
@@ -416,7 +419,7 @@ def main(argv=None) -> None:
         log({"event": "resume", "step": step, "elapsed_min": round(elapsed / 60, 1)})
     elif args.init:
         src = Path(args.init)
-        src = src if src.is_file() else HERE / "runs" / args.init / "last.pt"
+        src = src if src.is_file() else args.runs_dir / args.init / "last.pt"
         model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
         cfg.save(run_dir / "config.json")
         log({"event": "init", "from": str(src)})
@@ -450,7 +453,9 @@ def main(argv=None) -> None:
             log({"event": "epoch", "epoch": epoch, "train_utts": len(train),
                  "train_hours": round(sum(it["duration"] for it in train) / 3600, 2)})
         batches = make_batches(train, args.batch_seconds, random.Random(args.seed + epoch))
-        batches = batches[rank::world]
+        # every rank takes every world-th batch and all ranks take the same number (a rank with one
+        # batch more would wait for its partners' gradients forever)
+        batches = batches[:len(batches) // world * world][rank::world]
         for bi, batch in enumerate(batches):
             if bi < resume_batch:  # resuming mid-epoch: same shuffled order, skip what was done
                 continue
@@ -480,6 +485,10 @@ def main(argv=None) -> None:
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             elapsed = time.time() - t_start
+            if distributed:  # rank 0's clock for everyone: same learning rate, same last step
+                clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+                dist.broadcast(clock, 0)
+                elapsed = float(clock.item())
             factor = lr_factor(step, elapsed, budget, args.warmup)
             for g, base in zip(opt.param_groups, (args.lr, args.lr, args.ssm_lr)):
                 g["lr"] = base * factor

@@ -246,7 +246,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["acoustic", "vocoder", "cache"])
     ap.add_argument("--manifest", type=Path, default=ROOT / "Training/data/tts/slt/manifest.jsonl")
-    ap.add_argument("--run", type=Path, default=ROOT / "Training/runs/tts-slt")
+    ap.add_argument("--run", "--run-dir", dest="run", type=Path, default=ROOT / "Training/runs/tts-slt",
+                    help="run folder (under torchrun spell it --run-dir: torchrun takes --run for its --run-path)")
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--save-minutes", type=float, default=5)
     ap.add_argument("--threads", type=int, default=1)
