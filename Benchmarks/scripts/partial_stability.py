@@ -6,7 +6,9 @@ Each file is streamed through `ssmspeech stream --json` (40 ms reads). Between c
 one utterance, the completed words of the earlier partial (all but its last, possibly unfinished,
 word) should reappear unchanged at the start of the later one; every completed word that does not
 is a retraction. Prints the number of partial updates, the share of updates that retract anything,
-and retracted words per 100 completed words shown.
+retracted words per 100 completed words shown (summed over updates, so it depends on how often the
+partial changes) and retracted words per 100 words of the finals (independent of the update rate:
+of every 100 words transcribed, how many were shown and taken back).
 """
 
 import argparse
@@ -25,7 +27,7 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[])
     args = ap.parse_args()
     model = ["--model", args.model] if args.model else []
-    updates = retracting = shown = retracted = 0
+    updates = retracting = shown = retracted = final_words = 0
     for m in args.manifest:
         for line in open(m):
             item = json.loads(line)
@@ -36,6 +38,7 @@ def main() -> None:
             for ev in map(json.loads, out.splitlines()):
                 words = ev["text"].split()
                 if ev["type"] == "final":
+                    final_words += len(words)
                     prev = []
                     continue
                 done = prev[:-1]
@@ -46,7 +49,8 @@ def main() -> None:
                 retracting += lost > 0
                 prev = words
     print(json.dumps({"partial_updates": updates, "updates_with_retraction_pct": round(100 * retracting / max(updates, 1), 2),
-                      "retracted_per_100_words": round(100 * retracted / max(shown, 1), 2)}))
+                      "retracted_per_100_words": round(100 * retracted / max(shown, 1), 2),
+                      "final_words": final_words, "retracted_per_100_final_words": round(100 * retracted / max(final_words, 1), 2)}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ public protocol CTCDecoding {
     var tokens: [EmittedToken] { get }
     /// A prefix of `tokens` that later frames will not change (possibly shorter than `tokens`).
     var stableTokens: [EmittedToken] { get }
+    /// What a live display should show now: `tokens`, or a prefix of it that is unlikely to change.
+    var partialTokens: [EmittedToken] { get }
     /// The final hypothesis for the frames seen so far (end of utterance). Does not reset the decoder.
     mutating func finalize() -> [EmittedToken]
     /// Starts a new utterance.
@@ -16,6 +18,7 @@ public protocol CTCDecoding {
 
 extension CTCDecoding {
     public var stableTokens: [EmittedToken] { tokens }
+    public var partialTokens: [EmittedToken] { tokens }
 
     /// Consumes one frame of raw logits.
     public mutating func accept(_ logits: [Float]) {

@@ -43,6 +43,11 @@ struct ModelOptions: ParsableArguments {
         discussion: "int8 reads a quarter of the bytes per step and made transcription about 5x faster with the same word error rate (README); float32 reproduces the PyTorch reference to 1e-5."))
     var precision: MatrixPrecision = .int8
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Partial results (stream, bench) show only the words on which all beam hypotheses within this many nats of the best agree.",
+        discussion: "0 shows the best hypothesis as it is (fastest, but about 9 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
+    var partialMargin: Double = CTCBeamSearchOptions().partialMargin
+
     @Option(name: .long, help: "BLAS threads (1 is fastest for streaming-size matrices).")
     var threads: Int = 1
 
@@ -52,6 +57,7 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
+        guard partialMargin >= 0 else { throw ValidationError("--partial-margin must be a number >= 0 (or inf)") }
         guard endpointSeconds >= 0 else { throw ValidationError("--endpoint-seconds must not be negative") }
     }
 
@@ -84,6 +90,7 @@ struct ModelOptions: ParsableArguments {
         options.alpha = lmWeight ?? tuned.lm_weight ?? options.alpha
         options.beta = model == nil ? 0 : (wordBonus ?? tuned.word_bonus ?? options.beta)
         options.unknownWordLogProb = (unknownWordLog10 ?? tuned.unknown_word_log10).map { $0 * Float(M_LN10) }
+        options.partialMargin = partialMargin
         return .beam(lm: model, options: options)
     }
 }

@@ -312,6 +312,53 @@ final class BeamSearchTests: XCTestCase {
         XCTAssertLessThan(rate, 0.05)
     }
 
+    func testPartialMarginTradesRetractionsForDelay() throws {
+        // partialTokens with margin m is the common prefix of the hypotheses within m of the best:
+        // always a prefix of the best, shorter as m grows, the best itself at 0, stableTokens at ∞
+        // (which never retracts); on noisy posteriors a larger margin retracts fewer words.
+        let lm = try NGramLM(arpa: smallARPA)
+        let margins: [Double] = [0, 2, 5, .infinity]
+        var retracted = [Int](repeating: 0, count: margins.count), shown = retracted
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<20 {
+            let sentence = smallCorpus.split(separator: "\n").shuffled(using: &rng).prefix(3).joined(separator: " ")
+            let logits = matrix(synthesize(sentence, rng: &rng, sharp: 5, noise: 1.0, confusion: 0.3))
+            var decoders = margins.map { m -> CTCPrefixBeamSearch in
+                var o = CTCBeamSearchOptions(beamWidth: 8, alpha: 0.8, beta: 1.0)
+                o.partialMargin = m
+                return CTCPrefixBeamSearch(vocabulary: charVocab, lm: lm, options: o)
+            }
+            var previous = [[String]](repeating: [], count: margins.count)
+            logits.data.withUnsafeBufferPointer { p in
+                for t in 0..<logits.rows {
+                    let row = UnsafeBufferPointer(rebasing: p[(t * logits.cols)..<((t + 1) * logits.cols)])
+                    var lengths: [Int] = []
+                    for i in margins.indices {
+                        decoders[i].accept(row)
+                        let partial = decoders[i].partialTokens.map(\.token)
+                        let best = decoders[i].tokens.map(\.token)
+                        XCTAssertEqual(Array(best.prefix(partial.count)), partial, "partial is not a prefix of the best")
+                        XCTAssertEqual(partial, decoders[i].agreedTokens(margin: margins[i]).map(\.token))
+                        if margins[i] == 0 { XCTAssertEqual(partial, best) }
+                        if margins[i] == .infinity { XCTAssertEqual(partial, decoders[i].stableTokens.map(\.token)) }
+                        // same decoder state for every margin, so the prefixes nest
+                        lengths.append(decoders[i].agreedTokens(margin: margins[i]).count)
+                        let words = completedWords(decoders[i].partialTokens)
+                        let done = previous[i]
+                        retracted[i] += zip(done.indices, done).filter { $0 >= words.count || words[$0] != $1 }.count
+                        shown[i] += done.count
+                        previous[i] = words
+                    }
+                    XCTAssertEqual(lengths, lengths.sorted(by: >), "a larger margin must not show more")
+                }
+            }
+        }
+        print("partial margin 0/2/5/inf: retracted \(retracted) of \(shown) completed words shown")
+        XCTAssertEqual(retracted[3], 0)
+        XCTAssertGreaterThan(retracted[0], 0, "the posteriors are too clean to test anything")
+        XCTAssertLessThan(retracted[2], retracted[0])
+    }
+
     func testThroughput() throws {
         // µs per 40 ms frame for beam 8, V = 29 (debug builds are several times slower than release).
         let lm = try NGramLM(arpa: smallARPA)

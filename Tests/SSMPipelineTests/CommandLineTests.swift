@@ -150,10 +150,13 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testStreamRejectsBadFormatFlags() throws {
-        let r = try run(["stream", "--channels", "0"])
-        XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
-        XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        for args in [["--channels", "0"], ["--partial-margin", "-1"], ["--partial-margin", "nan"]] {
+            let r = try run(["stream"] + args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+        }
+        XCTAssertTrue(try run(["stream", "--partial-margin", "-1"]).err.contains("--partial-margin"))
     }
 
     /// `bench --json` reports every figure of the contract on the bundled recording and alignment.

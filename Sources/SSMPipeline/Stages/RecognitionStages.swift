@@ -161,7 +161,7 @@ public final class CTCStage: PipelineStage {
                 }
             }
         }
-        let partial = utterance(decoder.tokens)
+        let partial = utterance(decoder.partialTokens)
         update.partial = partial.words.isEmpty ? nil : partial
         return update
     }

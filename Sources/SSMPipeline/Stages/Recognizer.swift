@@ -33,9 +33,9 @@ public enum DecoderChoice {
         switch self {
         case .greedy: return "greedy"
         case let .beam(lm, o):
-            guard lm != nil else { return "beam \(o.beamWidth), no LM" }
+            guard lm != nil else { return "beam \(o.beamWidth), no LM, partial margin \(o.partialMargin)" }
             let unk = o.unknownWordLogProb.map { String(format: "%.1f", $0 / Float(M_LN10)) } ?? "the LM's <unk>"
-            return "beam \(o.beamWidth), LM weight \(o.alpha), word bonus \(o.beta), unknown word log10 \(unk)"
+            return "beam \(o.beamWidth), LM weight \(o.alpha), word bonus \(o.beta), unknown word log10 \(unk), partial margin \(o.partialMargin)"
         }
     }
 
