@@ -524,16 +524,7 @@ public struct CTCPrefixBeamSearch: CTCDecoding, Sendable {
     public var tokens: [EmittedToken] { best }
 
     /// The longest common prefix of all prefixes in the beam: later frames cannot change it.
-    public var stableTokens: [EmittedToken] {
-        var a = Int(beam[0].node)
-        for h in beam.dropFirst() {
-            var b = Int(h.node)
-            while a != b {
-                if nodes[a].depth >= nodes[b].depth { a = Int(nodes[a].parent) } else { b = Int(nodes[b].parent) }
-            }
-        }
-        return path(Int32(a))
-    }
+    public var stableTokens: [EmittedToken] { agreedTokens(margin: .infinity) }
 
     /// The longest common prefix of the prefixes whose score lies within `margin` of the best's
     /// (beam order: acoustic log probability + fusion score of completed words). A display showing
