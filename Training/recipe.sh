@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole recipe, one command: data → LM → train S4D and Mamba → export → evaluate.
 #
-#   Training/recipe.sh [HOURS_OF_AUDIO=40] [STAGE1_MINUTES=72] [STAGE2_MINUTES=85] [STAGE3_MINUTES=100] [STAGE4_MINUTES=85]
+#   Training/recipe.sh [HOURS_OF_AUDIO=40] [STAGE1_MINUTES=72] [STAGE2_MINUTES=85] [STAGE3_MINUTES=100] [STAGE4_MINUTES=90]
 #
 # Everything generated goes to Training/data/ and Training/runs/ (git-ignored); each step resumes.
 # The two models train at the same time, one thread each (this machine has two cores).
@@ -13,7 +13,7 @@ HOURS="${1:-40}"
 MINUTES="${2:-72}"
 MINUTES2="${3:-85}"
 MINUTES3="${4:-100}"
-MINUTES4="${5:-85}"
+MINUTES4="${5:-90}"
 PY="${PYTHON:-.venv/bin/python}"
 
 "$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2
@@ -57,7 +57,7 @@ swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do
   # beam settings tuned on synthetic held-out speech only, stored in the model's decoding.json
   "$PY" Training/tools/tune_decoder.py --model "Resources/models/$name" --lm Resources/lm/en-3gram.arpa \
-        --manifest "$M/test_synthetic.jsonl" --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 --bonuses 1 2 3 \
+        --manifest "$M/test_synthetic.jsonl" --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 --bonuses 1 2 3 4 5 \
         --write-settings
   "$PY" Training/evaluate.py --model "Resources/models/$name" --pocketsphinx \
         --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" --manifest "$M/dev_real.jsonl" \
