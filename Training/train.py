@@ -164,8 +164,8 @@ _WIN = feat.hann_window(dtype=torch.float32)  # (400)
 
 def make_augmenter(kind: str, strength: float, seed: int):
     """``simple``: ``augment_wave`` above (stages 1-3 of the shipped models). ``recipe``: the richer,
-    tested chain of ``data_recipe.augment.Augmenter`` (adds pitch shift, hum and babble noise, A-law
-    and GSM-free telephone codecs, channel EQ), probabilities scaled by ``strength``."""
+    tested chain of ``data_recipe.augment.Augmenter`` (adds pitch shift, hum and babble noise, μ-law
+    and A-law telephone codecs, channel EQ), probabilities scaled by ``strength``."""
     if kind == "simple":
         return None
     from data_recipe import augment as A  # noqa: PLC0415

@@ -45,7 +45,7 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Partial results (stream, bench) show only the words on which all beam hypotheses within this many nats of the best agree.",
-        discussion: "0 shows the best hypothesis as it is (fastest, but about 9 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
+        discussion: "0 shows the best hypothesis as it is (fastest, but about 8 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
     var partialMargin: Double = CTCBeamSearchOptions().partialMargin
 
     @Option(name: .long, help: "BLAS threads (1 is fastest for streaming-size matrices).")

@@ -9,17 +9,6 @@ import XCTest
 final class EncoderTests: XCTestCase {
     static let vocab = ["<blank>", " ", "a", "b", "c", "d"]
 
-    private func streamed(_ enc: Encoder, _ feats: Matrix) -> Matrix {
-        let st = enc.makeState()
-        var out = Matrix(rows: 0, cols: enc.vocabularySize)
-        feats.data.withUnsafeBufferPointer { p in
-            for t in 0..<feats.rows where enc.step(p.baseAddress! + t * feats.cols, state: st) {
-                out.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
-            }
-        }
-        return out
-    }
-
     func testStreamingStepMatchesForwardForBothMixers() throws {
         let configs = [
             EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, s4d: .init(d_state: 16), vocab: Self.vocab),
@@ -35,7 +24,7 @@ final class EncoderTests: XCTestCase {
             let whole = enc.forward(feats)
             // ceil(ceil(1001/s1)/s2): 251 for strides 2·2, 334 for 3·1
             XCTAssertEqual(whole.rows, c.strides == [3, 1] ? 334 : 251)
-            let diff = whole.maxAbsDifference(streamed(enc, feats))
+            let diff = whole.maxAbsDifference(enc.steppedLogits(feats))
             print("encoder \(c.mixer) strides \(c.strides) step vs forward (1001 frames): max abs diff \(diff)")
             XCTAssertLessThanOrEqual(diff, 1e-4)
         }
@@ -55,7 +44,7 @@ final class EncoderTests: XCTestCase {
             let streams = 5, frames = 61, f = c.n_mels, v = c.vocab.count
             var rng = SeededRandom(seed: 77)
             let feats = (0..<streams).map { _ in rng.matrix(frames, f) }
-            let alone = feats.map { streamed(enc, $0) }
+            let alone = feats.map { enc.steppedLogits($0) }
             let states = (0..<streams).map { _ in enc.makeState() }
             let scratch = enc.makeBatchScratch(maxBatch: 8)
             var batched = [Matrix](repeating: Matrix(rows: 0, cols: v), count: streams)
@@ -88,7 +77,7 @@ final class EncoderTests: XCTestCase {
             let feats = Fixtures.matrix(t["input"]!), expected = Fixtures.matrix(t["output"]!)
             let got = enc.forward(feats)
             let diff = got.maxAbsDifference(expected)
-            let stepDiff = streamed(enc, feats).maxAbsDifference(expected)
+            let stepDiff = enc.steppedLogits(feats).maxAbsDifference(expected)
             print("\(name) golden: forward \(diff), step \(stepDiff)")
             XCTAssertLessThanOrEqual(diff, 1e-4, name)
             XCTAssertLessThanOrEqual(stepDiff, 1e-4, name)

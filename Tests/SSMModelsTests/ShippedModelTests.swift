@@ -22,23 +22,11 @@ final class ShippedModelTests: XCTestCase {
         }
     }
 
-    /// The logits of stepping `enc` frame by frame over `feats`, one row per output frame.
-    private func streamedLogits(_ enc: Encoder, _ feats: Matrix) -> Matrix {
-        let st = enc.makeState()
-        var streamed = Matrix(rows: 0, cols: enc.vocabularySize)
-        feats.data.withUnsafeBufferPointer { p in
-            for r in 0..<feats.rows where enc.step(p.baseAddress! + r * feats.cols, state: st) {
-                streamed.append(rowsOf: Matrix(rows: 1, cols: enc.vocabularySize, data: st.logits.array))
-            }
-        }
-        return streamed
-    }
-
     func testShippedModelsMatchPyTorchOnRealSpeech() throws {
         for (name, dir, feats, expected) in try shippedModels() {
             let enc = try Encoder(directory: dir)
             let got = enc.forward(feats)
-            let streamed = streamedLogits(enc, feats)
+            let streamed = enc.steppedLogits(feats)
             let d1 = got.maxAbsDifference(expected), d2 = streamed.maxAbsDifference(expected)
             print("model \(name): parallel \(d1), recurrent \(d2) max abs diff over \(expected.rows) frames")
             XCTAssertLessThanOrEqual(d1, 1e-3, name)
@@ -53,7 +41,7 @@ final class ShippedModelTests: XCTestCase {
         for (name, dir, feats, expected) in try shippedModels() {
             let enc = try Encoder(directory: dir, precision: .int8)
             XCTAssertEqual(enc.precision, .int8)
-            let streamed = streamedLogits(enc, feats)
+            let streamed = enc.steppedLogits(feats)
             XCTAssertEqual(streamed.rows, expected.rows)
             let v = enc.vocabularySize
             var agree = 0, maxLogProbDiff: Float = 0, meanLogProbDiff: Double = 0

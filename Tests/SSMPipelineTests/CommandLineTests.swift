@@ -150,13 +150,16 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testStreamRejectsBadFormatFlags() throws {
-        for args in [["--channels", "0"], ["--partial-margin", "-1"], ["--partial-margin", "nan"]] {
+        let cases: [(args: [String], names: String)] = [
+            (["--channels", "0"], "channel count 0"), (["--partial-margin", "-1"], "--partial-margin"),
+            (["--partial-margin", "nan"], "--partial-margin")]
+        for (args, names) in cases {
             let r = try run(["stream"] + args)
             XCTAssertNotEqual(r.status, 0, "\(args)")
             XCTAssertTrue(r.err.hasPrefix("error: "), r.err)
+            XCTAssertTrue(r.err.contains(names), "\(args): \(r.err)")
             XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
         }
-        XCTAssertTrue(try run(["stream", "--partial-margin", "-1"]).err.contains("--partial-margin"))
     }
 
     /// `bench --json` reports every figure of the contract on the bundled recording and alignment.
