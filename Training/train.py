@@ -162,13 +162,20 @@ _FB = feat.mel_filterbank(dtype=torch.float32)  # (80, 257)
 _WIN = feat.hann_window(dtype=torch.float32)  # (400)
 
 
-def make_augmenter(kind: str, strength: float, seed: int):
+def make_augmenter(kind: str, strength: float, seed: int, acoustics_dir: str | None = None,
+                   p_telephone: float | None = None):
     """``simple``: ``augment_wave`` above (stages 1-3 of the shipped models). ``recipe``: the richer,
     tested chain of ``data_recipe.augment.Augmenter`` (adds pitch shift, hum and babble noise, μ-law
-    and A-law telephone codecs, channel EQ), probabilities scaled by ``strength``."""
+    and A-law telephone codecs, channel EQ), probabilities scaled by ``strength``. ``acoustic``: the
+    recipe chain plus real acoustics (recorded noise clips, simulated rooms, cabinet IRs from
+    ``data_recipe/acoustics.py``'s banks in ``acoustics_dir``) and a larger telephone share
+    (``p_telephone``, default 0.3 × strength)."""
     if kind == "simple":
         return None
     from data_recipe import augment as A  # noqa: PLC0415
+    if kind == "acoustic":
+        return A.Augmenter.with_acoustics(seed=seed, strength=strength, acoustics_dir=acoustics_dir,
+                                          p_telephone=p_telephone)
     s = strength
     return A.Augmenter(seed=seed, p_speed=min(1.0, 0.8 * s), speed_range=(0.88, 1.12), p_pitch=0.25 * s,
                        pitch_semitones=2.5, p_reverb=0.35 * s, p_eq=0.5 * s, p_noise=0.5 * s, snr_range=(5.0, 30.0),
@@ -359,8 +366,9 @@ def main(argv=None) -> None:
                     help="strides of the two front-end convolutions: 3 1 = 30 ms output frames (default; "
                          "character CTC needs the room), 2 2 = 40 ms")
     ap.add_argument("--init", default="",
-                    help="start a new run from the weights of another run's checkpoint (shapes must match; "
-                         "optimizer and schedule start fresh)")
+                    help="start a new run from the weights of another run's checkpoint (a run name, a .pt "
+                         "file, or an exported model folder such as Resources/models/mamba-30ms; shapes must "
+                         "match; optimizer and schedule start fresh)")
     ap.add_argument("--minutes", type=float, default=90, help="wall-time budget of the whole run")
     ap.add_argument("--batch-seconds", type=float, default=160, help="audio seconds per batch (padded)")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -368,8 +376,13 @@ def main(argv=None) -> None:
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--aug", type=float, default=1.0, help="augmentation strength (0 = off)")
-    ap.add_argument("--augmenter", choices=["simple", "recipe"], default="simple",
-                    help="waveform augmentation: train.py's augment_wave or data_recipe.augment.Augmenter")
+    ap.add_argument("--augmenter", choices=["simple", "recipe", "acoustic"], default="simple",
+                    help="waveform augmentation: train.py's augment_wave, data_recipe.augment.Augmenter, or that "
+                         "chain with real noise, simulated rooms and cabinet IRs (--acoustics)")
+    ap.add_argument("--acoustics", default=None,
+                    help="folder of acoustics banks for --augmenter acoustic (default Training/data/acoustics)")
+    ap.add_argument("--p-telephone", type=float, default=None,
+                    help="share of utterances through the telephone channel with --augmenter acoustic (default 0.3 x --aug)")
     ap.add_argument("--eval-minutes", type=float, default=15)
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -410,17 +423,24 @@ def main(argv=None) -> None:
     cfg = build_config(args)
     model = Encoder(cfg).to(device)
     opt = make_optimizer(model, args.lr, args.ssm_lr, args.wd)
-    step, elapsed, epoch, resume_batch = 0, 0.0, 0, 0
+    step, elapsed, epoch, resume_batch, audio_seen = 0, 0.0, 0, 0, 0.0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, elapsed, epoch, resume_batch = ck["step"], ck["elapsed"], ck["epoch"], ck.get("batch_index", 0)
+        audio_seen = ck.get("audio_hours_seen", 0.0)
         log({"event": "resume", "step": step, "elapsed_min": round(elapsed / 60, 1)})
     elif args.init:
         src = Path(args.init)
-        src = src if src.is_file() else args.runs_dir / args.init / "last.pt"
-        model.load_state_dict(torch.load(src, map_location=device, weights_only=False)["model"])
+        if (src / "model.safetensors").is_file():  # an exported model folder (Resources/models/NAME)
+            from safetensors.torch import load_file  # noqa: PLC0415
+            src = src / "model.safetensors"
+            state = load_file(str(src), device=str(device))
+        else:
+            src = src if src.is_file() else args.runs_dir / args.init / "last.pt"
+            state = torch.load(src, map_location=device, weights_only=False)["model"]
+        model.load_state_dict(state)
         cfg.save(run_dir / "config.json")
         log({"event": "init", "from": str(src)})
     else:
@@ -440,7 +460,8 @@ def main(argv=None) -> None:
     pyrng = random.Random(args.seed * 7 + step)
     done = False
     mean_feat = model.feature_norm.mean.detach().cpu()
-    augmenter = make_augmenter(args.augmenter, args.aug, args.seed * 1000 + rank + step)
+    augmenter = make_augmenter(args.augmenter, args.aug, args.seed * 1000 + rank + step, args.acoustics,
+                               args.p_telephone)
     while not done:
         if epoch > 0 or args.refresh_snapshot:
             if args.refresh_snapshot and rank == 0:
@@ -461,6 +482,7 @@ def main(argv=None) -> None:
                 continue
             t0 = time.time()
             items = [train[i] for i in batch]
+            audio_seen += sum(it["duration"] for it in items) / 3600 * world
             clean = [read_audio(it["audio"]) for it in items]
             if args.aug <= 0:
                 waves = clean
@@ -497,16 +519,18 @@ def main(argv=None) -> None:
             if step % 20 == 0 or step <= 5:
                 log({"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "gnorm": round(float(gnorm), 3),
                      "lr": round(args.lr * factor, 6), "batch": len(batch), "step_s": round(time.time() - t0, 3),
-                     "elapsed_min": round(elapsed / 60, 2)})
+                     "elapsed_min": round(elapsed / 60, 2), "audio_hours_seen": round(audio_seen, 3)})
             now = time.time()
             finished = elapsed >= budget or (args.max_steps and step >= args.max_steps)
             if rank == 0 and (now - last_ckpt > args.ckpt_minutes * 60 or finished):
                 save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), step=step,
-                                elapsed=elapsed, epoch=epoch, batch_index=bi + 1, config=cfg.to_dict())
+                                elapsed=elapsed, epoch=epoch, batch_index=bi + 1, config=cfg.to_dict(),
+                                audio_hours_seen=audio_seen)
                 last_ckpt = now
             if rank == 0 and devs and (now - last_eval > args.eval_minutes * 60 or finished):
                 for name, items_ in devs.items():
-                    log({"eval": name, "step": step, **evaluate(model, items_, device)})
+                    log({"eval": name, "step": step, "audio_hours_seen": round(audio_seen, 3),
+                         **evaluate(model, items_, device)})
                 last_eval = time.time()
             if finished:
                 done = True

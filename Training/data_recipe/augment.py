@@ -23,6 +23,8 @@ Waveform functions
     gsm_roundtrip(x, sr)                  GSM 06.10 through ``sox`` (offline; needs the binary)
     gain(x, db)
     random_eq(x, rng, sr)                 channel colouration: smooth random EQ curve + high-pass corner
+    acoustics.py                          real noise clips, simulated room IRs, cabinet IRs; used through
+                                          Augmenter(acoustics=...) / Augmenter.with_acoustics(...)
 
 Feature functions
     vtlp_spectrogram(spec, alpha, sr)     vocal-tract-length perturbation as a frequency warp of a
@@ -324,16 +326,18 @@ def gsm_roundtrip(x, sr: int = 16000) -> np.ndarray:
     return np.pad(y, (0, len(x) - len(y)))
 
 
-def telephone(x, rng: np.random.Generator | None = None, sr: int = 16000, codec: str | None = None) -> np.ndarray:
-    """Telephone channel: band-pass ~300-3400 Hz, down to 8 kHz, codec round trip (``mulaw``,
-    ``alaw``, ``gsm`` (needs sox) or ``none``; random among mulaw/alaw/none by default), back to sr.
+def telephone(x, rng: np.random.Generator | None = None, sr: int = 16000, codec: str | None = None,
+              lo_range=(200.0, 400.0), hi_range=(3200.0, 3600.0)) -> np.ndarray:
+    """Telephone channel: band-pass ~300-3400 Hz (corners uniform in ``lo_range`` / ``hi_range``,
+    4th-order Butterworth magnitude), down to 8 kHz, codec round trip (``mulaw``, ``alaw``, ``gsm``
+    (needs sox) or ``none``; random among mulaw/alaw/none by default), back to sr.
     Output length equals input length."""
     rng = rng or np.random.default_rng()
     x = np.asarray(x, np.float32)
     if codec is None:
         codec = str(rng.choice(["mulaw", "mulaw", "alaw", "none"]))
-    lo = float(rng.uniform(200, 400))
-    hi = float(rng.uniform(3200, 3600))
+    lo = float(rng.uniform(*lo_range))
+    hi = float(rng.uniform(*hi_range))
     y = _bandpass_fft(x, sr, lo, hi)
     if codec == "gsm":
         y = gsm_roundtrip(y, sr)
@@ -459,18 +463,42 @@ class Augmenter:
     """Random augmentation chain for 16 kHz synthetic speech.
 
     Order: speed (p_speed, factor in speed_range) -> pitch (p_pitch, +-pitch_semitones) ->
-    reverb (p_reverb) -> channel EQ (p_eq, ``random_eq``) -> noise (p_noise: white/pink/brown/hum/babble,
-    SNR uniform in snr_range) -> telephone (p_telephone) -> gain (p_gain, gain_db_range) -> peak <= 1.
+    reverb (p_reverb) -> channel EQ (p_eq, ``random_eq``) -> [cabinet IR (p_cabinet)] -> noise
+    (p_noise: white/pink/brown/hum/babble, SNR uniform in snr_range) -> telephone (p_telephone) ->
+    gain (p_gain, gain_db_range) -> peak <= 1.
 
     ``babble_pool``: list of waveforms (other utterances) for babble noise; without it babble falls
     back to pink noise.  The instance's Generator is seeded by ``seed``; pass a new seed per epoch and
     data-loader worker for fresh but reproducible augmentation.  ``last`` records what was applied.
+
+    Real acoustics (``acoustics``: an ``acoustics.AcousticBanks`` or the folder built by
+    ``python -m Training.data_recipe.acoustics``, default ``Training/data/acoustics``).  Without it
+    the chain, its defaults and its random draws are exactly as before.  With it:
+
+    * reverb: with probability ``p_room`` (default 0.8) a simulated room IR from the bank instead of
+      ``synthetic_rir``;
+    * noise: with probability ``p_real_noise`` (default 0.5) a real recorded clip (random segment,
+      looped if short; a source is drawn uniformly, then a clip) at an SNR uniform in
+      ``real_snr_range`` (default 0-25 dB) instead of the synthetic kinds;
+    * cabinet: with probability ``p_cabinet`` (default 0.1) a loudspeaker/cabinet IR
+      (``acoustics.cabinet_colour``), after the EQ and before the noise;
+    * telephone: a telephone pass uses GSM 06.10 through sox with probability ``p_gsm`` (default 0:
+      it runs two sox processes, ~20 ms) and otherwise the numpy mu-law/A-law/none channel;
+      ``telephone_band`` = (lo_range, hi_range) sets its band edges (default ``telephone``'s
+      200-400 / 3200-3600 Hz; ``with_acoustics`` uses 250-350 / 3300-3500 Hz).
+
+    For the trainer, the recipe chain with acoustics and probabilities scaled by ``strength``:
+
+        aug = Augmenter.with_acoustics(seed=seed, strength=1.0)     # Training/data/acoustics
+        aug = Augmenter.with_acoustics(seed, 1.0, "Training/data/acoustics", p_telephone=0.3)
     """
 
     def __init__(self, seed: int | None = None, sr: int = 16000, babble_pool=None,
                  p_speed=0.5, speed_range=(0.85, 1.15), p_pitch=0.2, pitch_semitones=2.5,
                  p_reverb=0.3, p_noise=0.6, snr_range=(0.0, 30.0), p_telephone=0.25,
-                 p_gain=0.5, gain_db_range=(-18.0, 6.0), noise_weights=None, p_eq=0.0):
+                 p_gain=0.5, gain_db_range=(-18.0, 6.0), noise_weights=None, p_eq=0.0,
+                 acoustics=None, p_real_noise=None, real_snr_range=(0.0, 25.0), p_room=None,
+                 p_cabinet=None, p_gsm=0.0, telephone_band=None):
         self.rng = np.random.default_rng(seed)
         self.sr = sr
         self.babble_pool = list(babble_pool or [])
@@ -480,7 +508,45 @@ class Augmenter:
         self.p_telephone, self.p_gain, self.gain_db_range = p_telephone, p_gain, gain_db_range
         self.p_eq = p_eq
         self.noise_weights = noise_weights or {"white": 1, "pink": 2, "brown": 1, "hum": 1, "babble": 3}
+        self.acoustics = self._load_banks(acoustics, sr)
+        banks = self.acoustics
+        self.p_real_noise = (0.5 if p_real_noise is None else p_real_noise) if banks and banks.noise else 0.0
+        self.p_room = (0.8 if p_room is None else p_room) if banks and banks.rirs else 0.0
+        self.p_cabinet = (0.1 if p_cabinet is None else p_cabinet) if banks and banks.cabinet else 0.0
+        self.real_snr_range = real_snr_range
+        self.p_gsm = p_gsm if p_gsm and shutil.which("sox") else 0.0
+        self.telephone_band = telephone_band        # None or (lo_range, hi_range) for ``telephone``
         self.last: dict = {}
+
+    @staticmethod
+    def _load_banks(acoustics, sr: int):
+        if acoustics is None:
+            return None
+        if hasattr(acoustics, "noise") and hasattr(acoustics, "rirs"):
+            return acoustics                                  # an AcousticBanks (any import path)
+        from .acoustics import AcousticBanks
+        return AcousticBanks.load(acoustics, split="train", sr=sr)
+
+    @classmethod
+    def with_acoustics(cls, seed: int | None = None, strength: float = 1.0, acoustics_dir=None,
+                       p_telephone: float | None = None, **overrides) -> "Augmenter":
+        """The recipe chain of ``train.py --augmenter recipe`` (probabilities scaled by ``strength``)
+        plus the real-acoustics banks from ``acoustics_dir`` (default ``Training/data/acoustics``;
+        FileNotFoundError when it holds no bank).  Reverb is a little more likely than in the recipe
+        (0.5 x strength) since it now uses simulated rooms, the telephone share is 0.3 x strength
+        (override with ``p_telephone``) with a 250-350 / 3300-3500 Hz band, real noise is 60 % of the
+        noise, simulated rooms 80 % of the reverb, cabinet IRs 0.15 x strength; any constructor
+        argument can be overridden by keyword (e.g. ``p_gsm=0.1`` where sox is installed)."""
+        from .acoustics import DEFAULT_DIR
+        s = float(strength)
+        kw = dict(p_speed=min(1.0, 0.8 * s), speed_range=(0.88, 1.12), p_pitch=min(1.0, 0.25 * s),
+                  pitch_semitones=2.5, p_reverb=min(1.0, 0.5 * s), p_eq=min(1.0, 0.5 * s),
+                  p_noise=min(1.0, 0.6 * s), snr_range=(5.0, 30.0), p_gain=1.0, gain_db_range=(-20.0, 6.0),
+                  p_telephone=min(1.0, 0.3 * s) if p_telephone is None else p_telephone,
+                  p_real_noise=0.6, real_snr_range=(0.0, 25.0), p_room=0.8,
+                  p_cabinet=min(1.0, 0.15 * s), p_gsm=0.0, telephone_band=((250.0, 350.0), (3300.0, 3500.0)))
+        kw.update(overrides)
+        return cls(seed=seed, acoustics=DEFAULT_DIR if acoustics_dir is None else acoustics_dir, **kw)
 
     def add_to_pool(self, wave, max_size: int = 200):
         self.babble_pool.append(np.asarray(wave, np.float32))
@@ -509,22 +575,42 @@ class Augmenter:
             s = float(r.uniform(-self.pitch_semitones, self.pitch_semitones))
             y = pitch_shift(y, s, sr)
             applied["pitch"] = round(s, 2)
+        banks = self.acoustics
         if r.random() < self.p_reverb:
-            rt60 = float(r.uniform(0.15, 0.9))
-            y = reverberate(y, synthetic_rir(r, sr, rt60))
-            applied["rt60"] = round(rt60, 2)
+            if self.p_room > 0 and r.random() < self.p_room:
+                i = int(r.integers(len(banks.rirs)))
+                y = reverberate(y, banks.rirs[i])
+                applied["room"] = i
+            else:
+                rt60 = float(r.uniform(0.15, 0.9))
+                y = reverberate(y, synthetic_rir(r, sr, rt60))
+                applied["rt60"] = round(rt60, 2)
         if r.random() < self.p_eq:
             y = random_eq(y, r, sr)
             applied["eq"] = True
+        if self.p_cabinet > 0 and r.random() < self.p_cabinet:
+            from .acoustics import cabinet_colour
+            i = int(r.integers(len(banks.cabinet)))
+            y = cabinet_colour(y, banks.cabinet[i])
+            applied["cabinet"] = i
         if r.random() < self.p_noise:
-            n, kind = self.noise(len(y))
-            snr = float(r.uniform(*self.snr_range))
+            if self.p_real_noise > 0 and r.random() < self.p_real_noise:
+                n, i = banks.noise_segment(len(y), r)
+                snr = float(r.uniform(*self.real_snr_range))
+                kind = "real:" + str(banks.noise_meta[i].get("id", i))
+            else:
+                n, kind = self.noise(len(y))
+                snr = float(r.uniform(*self.snr_range))
             y = add_noise(y, n, snr)
             applied["noise"] = kind
             applied["snr"] = round(snr, 1)
         if r.random() < self.p_telephone:
-            y = telephone(y, r, sr)
-            applied["telephone"] = True
+            codec = "gsm" if self.p_gsm > 0 and r.random() < self.p_gsm else None
+            if self.telephone_band is None:
+                y = telephone(y, r, sr, codec)
+            else:
+                y = telephone(y, r, sr, codec, *self.telephone_band)
+            applied["telephone"] = codec or True
         if r.random() < self.p_gain:
             db = float(r.uniform(*self.gain_db_range))
             y = gain(y, db)
@@ -585,6 +671,22 @@ def _self_test() -> None:
         assert np.array_equal(a1(tone), a2(tone))
     dt = (time.time() - t0) / 40
     print(f"augment self-test passed ({dt * 1000:.1f} ms per 1 s utterance for the random chain)")
+    try:
+        from .acoustics import DEFAULT_DIR, AcousticBanks
+        banks = AcousticBanks.load(DEFAULT_DIR)
+    except (ImportError, FileNotFoundError) as ex:
+        print(f"(real acoustics not timed: {ex})")
+        return
+    speech = np.tile(tone, 3) * np.repeat(rng.uniform(0.1, 1.0, 30), sr // 10).astype(np.float32)
+    print(f"real acoustics: {banks.summary()}")
+    for name, aug in (("default chain", Augmenter(seed=3)),
+                      ("with_acoustics chain", Augmenter.with_acoustics(seed=3, acoustics_dir=banks))):
+        t0 = time.time()
+        for _ in range(30):
+            y = aug(speech)
+            assert np.isfinite(y).all() and abs(len(y) - len(speech)) < 0.2 * len(speech)
+        dt = (time.time() - t0) / 30 / (len(speech) / sr)
+        print(f"{name}: {dt * 1000:.1f} ms per second of audio (3 s input)")
 
 
 if __name__ == "__main__":

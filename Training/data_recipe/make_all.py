@@ -1,10 +1,11 @@
-"""Regenerates all training/evaluation data: text corpus -> real dev set -> synthetic speech.
+"""Regenerates all training/evaluation data: text corpus -> real dev set -> real words dev set ->
+synthetic speech.
 
     python -m Training.data_recipe.make_all --hours 40          # from the repository root
     python Training/data_recipe/make_all.py --hours 40          # same
 
 Every step is resumable: the text corpus is kept if ``data/text/train.tsv`` exists (``--force-text``
-rebuilds it), the dev set is cheap and always rebuilt, and synthesis skips existing WAVs.
+rebuilds it), the dev sets are cheap and always rebuilt, and synthesis skips existing WAVs.
 Run it in the background with low priority, e.g.
 
     mkdir -p Training/data/logs
@@ -22,7 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "data_recipe"
 
-from . import devset, synthesize, text_corpus  # noqa: E402
+from . import devset, devset_words, synthesize, text_corpus  # noqa: E402
 
 
 def main(argv=None):
@@ -39,14 +40,16 @@ def main(argv=None):
     t0 = time.time()
     text_dir = a.data / "text"
     if a.force_text or not (text_dir / "train.tsv").exists() or not (text_dir / "stats.json").exists():
-        log("== 1/3 text corpus")
+        log("== 1/4 text corpus")
         text_corpus.write_corpus(text_dir, seed=a.seed, log=log)
     else:
-        log(f"== 1/3 text corpus: {text_dir / 'train.tsv'} exists, kept")
-    log("== 2/3 real-speech development set")
+        log(f"== 1/4 text corpus: {text_dir / 'train.tsv'} exists, kept")
+    log("== 2/4 real-speech development set")
     devset.build(a.data, install=True, log=log)
+    log("== 3/4 real-speech words development set (dev_real_words / train_real_words)")
+    devset_words.build(a.data, install=True, log=log)
     if not a.skip_synthesis:
-        log(f"== 3/3 synthesis ({a.hours} h, {a.jobs} processes)")
+        log(f"== 4/4 synthesis ({a.hours} h, {a.jobs} processes)")
         synthesize.synthesize(a.data, a.hours, a.n_test, a.jobs, a.seed, log=log)
     log(f"== done in {(time.time() - t0) / 60:.1f} min")
     return 0

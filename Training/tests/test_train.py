@@ -75,3 +75,25 @@ def test_torchrun_two_processes(tmp_path):
     import torch
     ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
     assert ck["step"] == 8
+
+
+def test_init_from_exported_model_folder(tmp_path):
+    """--init takes an exported model folder (config.json + model.safetensors): the new run starts from
+    exactly those weights (compared after one step at a learning rate of 1e-9)."""
+    import torch
+    from safetensors.torch import save_file
+
+    manifest, runs = _corpus(tmp_path), tmp_path / "runs"
+    _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, "mamba", 3, "--aug", "0")])
+    ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_file({k: v.float().contiguous() for k, v in ck["model"].items()}, str(folder / "model.safetensors"))
+    runs2 = tmp_path / "runs2"
+    _run([sys.executable, str(TRAINING / "train.py"),
+          *_args(manifest, runs2, "mamba", 1, "--aug", "0", "--init", str(folder), "--lr", "1e-9", "--ssm-lr", "1e-9")])
+    log = _log(runs2)
+    assert [e["from"] for e in log if e.get("event") == "init"] == [str(folder / "model.safetensors")]
+    ck2 = torch.load(runs2 / "r" / "last.pt", map_location="cpu", weights_only=False)
+    for k, v in ck["model"].items():
+        assert torch.allclose(v.float(), ck2["model"][k].float(), atol=1e-6), k
