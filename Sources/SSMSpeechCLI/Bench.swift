@@ -5,7 +5,7 @@ import SSMPipeline
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure streaming recognition speed and latency (definitions: CONTRACT.md).",
+        abstract: "Measure streaming recognition speed and latency (definitions: README, \"Measured\").",
         discussion: """
             Streams the audio (default: the bundled Resources/bench/bench.wav, 27 s of read speech, with its \
             PocketSphinx forced alignment bench.words.tsv) through the same pipeline as `stream`, in chunks of \

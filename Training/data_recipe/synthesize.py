@@ -142,15 +142,10 @@ def make_plans(text_dir: Path, hours: float, n_test: int, seed: int):
 # ----------------------------------------------------------------------------------------------
 # Rendering (runs in worker processes)
 # ----------------------------------------------------------------------------------------------
-def _postprocess(raw_wav: Path, out: Path, rng: random.Random) -> float:
+def trim_and_level(x, rng: random.Random):
+    """Leading/trailing silence trimmed to 0.05-0.25 s / 0.1-0.3 s (TTS engines pad unevenly) and the
+    peak set to a random -10..-1 dBFS; ``rng`` draws the four random numbers in that order."""
     import numpy as np
-    import soundfile as sf
-    from .augment import resample
-    x, sr = sf.read(str(raw_wav), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != SR:
-        x = resample(x, sr, SR)
-    # trim silence beyond 0.2 s at both ends (TTS engines pad unevenly)
     thr = max(1e-4, 0.01 * float(np.max(np.abs(x))) if len(x) else 1e-4)
     active = np.flatnonzero(np.abs(x) > thr)
     if len(active):
@@ -160,6 +155,17 @@ def _postprocess(raw_wav: Path, out: Path, rng: random.Random) -> float:
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     if peak > 0:
         x = x * (10 ** (rng.uniform(-10, -1) / 20.0) / peak)
+    return x
+
+
+def _postprocess(raw_wav: Path, out: Path, rng: random.Random) -> float:
+    import soundfile as sf
+    from .augment import resample
+    x, sr = sf.read(str(raw_wav), dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if sr != SR:
+        x = resample(x, sr, SR)
+    x = trim_and_level(x, rng)
     tmp = out.with_name(out.name + ".part")
     sf.write(str(tmp), x, SR, subtype="PCM_16", format="WAV")
     os.replace(tmp, out)

@@ -1,4 +1,5 @@
 """Natural-voice rendering (data_recipe/natural_voices.py): speaker transforms, plans, engines."""
+import json
 import random
 import shutil
 
@@ -36,7 +37,8 @@ def test_speakers_are_deterministic_and_test_speakers_differ():
     a, b = nv.speakers(7, 20, "s"), nv.speakers(7, 20, "s")
     assert a == b
     t = nv.speakers(7, 5, "t")
-    assert {s.name for s in t}.isdisjoint({s.name for s in a})
+    params = lambda s: (s.f0, s.alpha, s.f0_range, s.breath, s.speed)  # noqa: E731
+    assert {params(s) for s in t}.isdisjoint({params(s) for s in a})   # other voices, not just other names
     assert any(s.f0 < 0.76 for s in a) and any(s.f0 > 0.79 for s in a)   # both clusters present
     assert all(0.8 <= s.alpha <= 1.1 and 0.84 <= s.speed <= 1.16 for s in a)
 
@@ -61,7 +63,9 @@ def test_plans_hold_out_piper_and_keep_kokoro_share():
     assert [p["id"] for p in tests["test_natural"]] == [p["id"] for p in tests["test_natural_unseen"]]
     assert {p["voice"] for p in tests["test_natural_unseen"]} == {"piper-joe"}
     train_voices = {p["voice"] for p in plan}
-    assert not train_voices & {p["voice"] for p in tests["test_natural"] if p["engine"] == "hibari"}
+    train_params = {tuple(p["speaker"].values())[1:] for p in plan if p["engine"] == "hibari"}
+    test_params = {tuple(p["speaker"].values())[1:] for p in tests["test_natural"] if p["engine"] == "hibari"}
+    assert test_params and not train_params & test_params
     assert "piper-joe" not in train_voices
 
 
@@ -109,3 +113,37 @@ def test_hibari_speakers_change_pitch():
     assert len(a) > nv.SR and np.isfinite(a).all() and np.isfinite(b).all()
     ratio = _pitch(b) / _pitch(a)
     assert 0.4 < ratio < 0.75, ratio
+
+
+def test_render_resumes_and_lists_unlogged_wavs(tmp_path, monkeypatch):
+    """A fake engine (a tone per sentence): render writes WAVs and manifests; a WAV left by a stopped run
+    but missing from done.jsonl is still listed; a second run renders nothing new."""
+    import soundfile as sf
+    text = tmp_path / "text"
+    text.mkdir()
+    rows = [f"id{i:03d}\tsrc\tSentence {i}.\tsentence {i}\n" for i in range(12)]
+    (text / "train.tsv").write_text("".join(rows[:8]))
+    (text / "test.tsv").write_text("".join(rows[8:]))
+    log = tmp_path / "calls.txt"          # the workers are forked processes: count through a file
+
+    def fake(p, data_dir):
+        with open(log, "a") as f:
+            f.write(p["id"] + "\n")
+        return (0.1 * np.sin(np.arange(8000) / 5.0)).astype(np.float32)
+
+    monkeypatch.setattr(nv, "render_item", fake)
+    out = nv.render(tmp_path, hours=8 * 1.5 / 3600, kokoro_hours=0.0, n_test=4, jobs=1, seed=1, chunk=3,
+                    log=lambda m: None)
+    assert out["summary"]["train_natural"]["utterances"] == 8
+    assert out["summary"]["test_natural"]["utterances"] == 4
+    assert out["summary"]["test_natural_unseen"]["utterances"] == 4
+    calls = lambda: len(log.read_text().splitlines())  # noqa: E731
+    first = calls()
+    assert first == 16
+    (tmp_path / "audio_natural" / "done.jsonl").write_text("")          # as if nothing had been logged
+    again = nv.render(tmp_path, hours=8 * 1.5 / 3600, kokoro_hours=0.0, n_test=4, jobs=1, seed=1, chunk=3,
+                      log=lambda m: None)
+    assert calls() == first                                            # nothing rendered twice
+    assert again["summary"]["train_natural"]["utterances"] == 8            # listed from the WAVs themselves
+    rows_out = [json.loads(l) for l in (tmp_path / "manifests" / "train_natural.jsonl").read_text().splitlines()]
+    assert all(abs(r["duration"] - sf.info(r["audio_filepath"]).duration) < 1e-3 for r in rows_out)

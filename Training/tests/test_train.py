@@ -88,12 +88,34 @@ def test_init_from_exported_model_folder(tmp_path):
     ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
     folder = tmp_path / "model"
     folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(ck["config"]))
     save_file({k: v.float().contiguous() for k, v in ck["model"].items()}, str(folder / "model.safetensors"))
     runs2 = tmp_path / "runs2"
     _run([sys.executable, str(TRAINING / "train.py"),
           *_args(manifest, runs2, "mamba", 1, "--aug", "0", "--init", str(folder), "--lr", "1e-9", "--ssm-lr", "1e-9")])
     log = _log(runs2)
     assert [e["from"] for e in log if e.get("event") == "init"] == [str(folder / "model.safetensors")]
+    # a folder whose config disagrees with the flags (40 ms strides change no weight shape) is refused
+    bad = subprocess.run([sys.executable, str(TRAINING / "train.py"),
+                          *_args(manifest, tmp_path / "runs3", "mamba", 1, "--aug", "0", "--init", str(folder),
+                                 "--strides", "2", "2")], cwd=TRAINING.parent, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "subsample_strides" in bad.stderr, bad.stderr[-2000:]
     ck2 = torch.load(runs2 / "r" / "last.pt", map_location="cpu", weights_only=False)
     for k, v in ck["model"].items():
         assert torch.allclose(v.float(), ck2["model"][k].float(), atol=1e-6), k
+
+
+def test_learning_curve_reads_eval_events(tmp_path):
+    sys.path.insert(0, str(TRAINING / "tools"))
+    import learning_curve
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(e) for e in [
+        {"step": 1, "loss": 2.0},
+        {"eval": "dev_a", "step": 10, "audio_hours_seen": 0.5, "wer": 0.9},
+        {"eval": "dev_b", "step": 10, "audio_hours_seen": 0.5, "wer": 0.8},
+        {"eval": "dev_a", "step": 20, "audio_hours_seen": 1.0, "wer": 0.7},
+    ]) + "\n")
+    sets, rows = learning_curve.curve(log)
+    assert sets == ["dev_a", "dev_b"]
+    assert rows == [{"step": 10, "hours": 0.5, "dev_a": 0.9, "dev_b": 0.8}, {"step": 20, "hours": 1.0, "dev_a": 0.7}]

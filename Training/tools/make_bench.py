@@ -8,7 +8,7 @@
   JSGF grammar per clip, en-us acoustic model and CMU dictionary), i.e. from a tool we did not write.
   Written as `bench.words.tsv`: `word<TAB>start<TAB>end` in seconds, one line per word.
 
-`ssmspeech bench` uses the word end times to measure emission latency (CONTRACT.md).
+`ssmspeech bench` uses the word end times to measure emission latency (README.md, "Measured").
 """
 
 import re

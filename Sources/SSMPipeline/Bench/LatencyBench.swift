@@ -1,4 +1,4 @@
-// LatencyBench.swift: the measurements behind `ssmspeech bench` (definitions: CONTRACT.md).
+// LatencyBench.swift: the measurements behind `ssmspeech bench` (definitions: README.md, "Measured").
 
 import Dispatch
 import Foundation
