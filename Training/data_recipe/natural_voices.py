@@ -347,7 +347,9 @@ def render_chunk(args):
 
 
 def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs: int, seed: int,
-           chunk: int = 16, log=print) -> dict:
+           chunk: int = 16, log=print, render_new: bool = True) -> dict:
+    """Renders what the plan still lacks (``render_new=False``: nothing, only the manifests of what
+    exists) and writes the manifests; returns counts and throughput."""
     from .text_corpus import read_tsv
     text_dir = data_dir / "text"
     train_rows, test_rows = read_tsv(text_dir / "train.tsv"), read_tsv(text_dir / "test.tsv")
@@ -370,6 +372,8 @@ def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs:
     for p in pending:
         by_engine.setdefault(p["engine"], []).append(p)
     chunks = [items[i:i + chunk] for items in by_engine.values() for i in range(0, len(items), chunk)]
+    if not render_new:
+        chunks = []
     # in plan order (tests first), so that slow kokoro chunks spread over the run
     pos = {(p["voice"], p["id"]): i for i, p in enumerate(order)}
     chunks.sort(key=lambda c: pos[(c[0]["voice"], c[0]["id"])])
@@ -442,8 +446,11 @@ def main(argv=None):
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--manifests-only", action="store_true",
+                    help="render nothing; write the manifests of the audio that exists (e.g. after stopping a run)")
     a = ap.parse_args(argv)
-    render(a.data, a.hours, a.kokoro_hours, a.n_test, a.jobs, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
+    render(a.data, a.hours, a.kokoro_hours, a.n_test, a.jobs, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
+           render_new=not a.manifests_only)
     return 0
 
 

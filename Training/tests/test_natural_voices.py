@@ -143,6 +143,9 @@ def test_render_resumes_and_lists_unlogged_wavs(tmp_path, monkeypatch):
     (tmp_path / "audio_natural" / "done.jsonl").write_text("")          # as if nothing had been logged
     again = nv.render(tmp_path, hours=8 * 1.5 / 3600, kokoro_hours=0.0, n_test=4, jobs=1, seed=1, chunk=3,
                       log=lambda m: None)
+    only = nv.render(tmp_path, hours=2 * 8 * 1.5 / 3600, kokoro_hours=0.0, n_test=4, jobs=1, seed=1, chunk=3,
+                     log=lambda m: None, render_new=False)               # manifests only: nothing rendered
+    assert calls() == first and only["summary"]["train_natural"]["utterances"] == 8
     assert calls() == first                                            # nothing rendered twice
     assert again["summary"]["train_natural"]["utterances"] == 8            # listed from the WAVs themselves
     rows_out = [json.loads(l) for l in (tmp_path / "manifests" / "train_natural.jsonl").read_text().splitlines()]
