@@ -4,7 +4,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["write_manifest", "read_manifest", "audio_duration"]
+__all__ = ["write_manifest", "read_manifest", "audio_duration", "read_done_log"]
+
+
+def read_done_log(path) -> dict:
+    """The renderers' progress log (``done.jsonl``: one ``[voice, id, seconds]`` per line) as
+    {(voice, id): seconds}; a missing file is empty and a torn last line is skipped."""
+    out = {}
+    path = Path(path)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                v, i, d = json.loads(line)
+                out[(v, i)] = d
+            except ValueError:
+                pass
+    return out
 
 
 def audio_duration(path) -> float:

@@ -52,7 +52,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "data_recipe"
 
-from .manifest import write_manifest  # noqa: E402
+from .manifest import read_done_log, write_manifest  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SR = 16000
@@ -357,14 +357,7 @@ def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs:
     root = data_dir / "audio_natural"
     root.mkdir(parents=True, exist_ok=True)
     done_log = root / "done.jsonl"
-    durations = {}
-    if done_log.exists():
-        for line in done_log.read_text().splitlines():
-            try:
-                v, i, d = json.loads(line)
-                durations[(v, i)] = d
-            except ValueError:
-                pass
+    durations = read_done_log(done_log)
     # tests first, then training in plan order (hibari and kokoro interleaved by chunk)
     order = plans["test_natural"] + plans["test_natural_unseen"] + plans["train_natural"]
     pending = [p for p in order if not (root / p["voice"] / f"{p['id']}.wav").exists()]

@@ -11,21 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-from .manifest import write_manifest
+from .manifest import read_done_log, write_manifest
 from .text_corpus import DATA_DIR
 
 
 def snapshot(data_dir: Path) -> dict:
     audio_root = data_dir / "audio"
-    durations = {}
-    done = audio_root / "done.jsonl"
-    if done.exists():
-        for line in done.read_text().splitlines():
-            try:
-                v, i, d = json.loads(line)
-                durations[(v, i)] = d
-            except ValueError:
-                pass
+    durations = read_done_log(audio_root / "done.jsonl")
     summary = {}
     for plan_file in sorted(audio_root.glob("plan_*.jsonl")):
         name = plan_file.stem[len("plan_"):]

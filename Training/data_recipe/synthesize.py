@@ -49,7 +49,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "data_recipe"
 
-from .manifest import write_manifest  # noqa: E402
+from .manifest import read_done_log, write_manifest  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SR = 16000
@@ -287,15 +287,8 @@ def synthesize(data_dir: Path, hours: float, n_test: int, jobs: int, seed: int, 
         with open(audio_root / f"plan_{name}.jsonl", "w", encoding="utf-8") as fh:
             for p in plan:
                 fh.write(json.dumps(p) + "\n")
-    durations: dict = {}
     done_log = audio_root / "done.jsonl"
-    if done_log.exists():
-        for line in done_log.read_text().splitlines():
-            try:
-                v, i, d = json.loads(line)
-                durations[(v, i)] = d
-            except ValueError:
-                pass
+    durations = read_done_log(done_log)
     # test sets first (small), then training
     order = plans["test_synthetic"] + plans["test_unseen_voice"] + plans["train"]
     pending = [p for p in order if not (audio_root / p["voice"] / f"{p['id']}.wav").exists()]

@@ -319,3 +319,11 @@ def test_plan_is_deterministic_and_holds_out_voice(tmp_path):
     assert p1["train"] == p2["train"][:len(p1["train"])]          # a bigger corpus extends a smaller one
     assert all(p["voice"] != synthesize.HELD_OUT_VOICE for p in p2["train"] + p2["test_synthetic"])
     assert all(p["voice"] == synthesize.HELD_OUT_VOICE for p in p2["test_unseen_voice"])
+
+
+def test_read_done_log_skips_torn_lines(tmp_path):
+    from data_recipe.manifest import read_done_log
+    log = tmp_path / "done.jsonl"
+    assert read_done_log(log) == {}
+    log.write_text('["v", "a", 1.5]\n["v", "b", 2.0]\n["v", "c", 3')   # a run killed mid-write
+    assert read_done_log(log) == {("v", "a"): 1.5, ("v", "b"): 2.0}
