@@ -260,9 +260,14 @@ def _collect_warzone(audio_root: Path, dropped: list) -> list[dict]:
             src = Path(tmp) / name
             src.write_bytes(z.read(member))
             dst = audio_root / "warzone2100" / (Path(name).stem + ".wav")
-            out.append({"audio_filepath": str(dst), "text": text, "duration": _convert(src, dst),
-                        "source": "warzone2100", "source_file": f"{WZ_BASE}:{member}"})
+            out.append(_entry("warzone2100", src, dst, text, source_file=f"{WZ_BASE}:{member}"))
     return out
+
+
+def _entry(source: str, src: Path, dst: Path, text: str, source_file: str | None = None) -> dict:
+    """Converts src to the 16 kHz WAV dst and returns its manifest entry."""
+    return {"audio_filepath": str(dst), "text": text, "duration": _convert(src, dst),
+            "source": source, "source_file": source_file or str(src)}
 
 
 def _collect_klettres(audio_root: Path, dropped: list) -> list[dict]:
@@ -278,8 +283,7 @@ def _collect_klettres(audio_root: Path, dropped: list) -> list[dict]:
                 dropped.append(("klettres", str(src), name, "not a word" if text is None else "missing file"))
                 continue
             dst = audio_root / "klettres" / f"{lang}_{group}_{src.stem}.wav"
-            out.append({"audio_filepath": str(dst), "text": text, "duration": _convert(src, dst),
-                        "source": "klettres", "source_file": str(src)})
+            out.append(_entry("klettres", src, dst, text))
     return out
 
 
@@ -295,8 +299,7 @@ def _collect_ktuberling(audio_root: Path, dropped: list) -> list[dict]:
             dropped.append(("ktuberling", str(src), name, "unsure reading" if text is None else "missing file"))
             continue
         dst = audio_root / "ktuberling" / f"{src.stem}.wav"
-        out.append({"audio_filepath": str(dst), "text": text, "duration": _convert(src, dst),
-                    "source": "ktuberling", "source_file": str(src)})
+        out.append(_entry("ktuberling", src, dst, text))
     return out
 
 
@@ -314,8 +317,7 @@ def _collect_tuxpaint(audio_root: Path, dropped: list) -> list[dict]:
             continue
         rel = src.relative_to(TUXPAINT_DIR).with_suffix("")
         dst = audio_root / "tuxpaint" / ("_".join(rel.parts) + ".wav")
-        out.append({"audio_filepath": str(dst), "text": text, "duration": _convert(src, dst),
-                    "source": "tuxpaint", "source_file": str(src)})
+        out.append(_entry("tuxpaint", src, dst, text))
     return out
 
 
