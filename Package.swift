@@ -1,22 +1,25 @@
 // swift-tools-version: 6.1
 // SSMSpeech: streaming speech recognition and synthesis with state-space models.
 //
-// Module layout follows the data flow:
-//   C wrappers (CSndFile, CSoxr, CFFTW, COpenBLAS)
-//   → SSMAudio (decode, resample, stdin PCM/WAV, WAV out)
-//   → SSMFeatures (streaming log-mel)
-//   → SSMTensor (tensors, BLAS, safetensors) → SSMLayers (S4D, Mamba, norms, convs)
-//   → SSMModels (encoder configs + models) → SSMDecoding (CTC)
+// Module layout, bottom to top (a module imports only modules below it; Docs/ARCHITECTURE.md):
+//   C wrappers (CSndFile, CSoxr, CFFTW, COpenBLAS, CEspeakNG), CSupport
+//   → SSMAudio (libsndfile reader, stdin PCM/WAV parser, resampler, WAV out)
+//   → SSMTensor (tensors, BLAS, safetensors) → SSMFeatures (streaming log-mel)
+//   → SSMLayers (S4D, Mamba, norms, convs) → SSMModels (encoder, model folders) → SSMDecoding (CTC, LM)
 //   → SSMSynthesis (text front end with espeak-ng, acoustic model, vocoder)
-//   → SSMPipeline (recognition and synthesis graphs, output formats)
-//   → ssmspeech (command line)
+//   → SSMSpeech (the front door: SpeechRecognizer, RecognitionStream, SpeechSynthesizer)
+//   → SSMPipeline (the Dispatch graph: bounded channels, nodes, sources, recognition/synthesis adapters)
+//   → ssmspeech (command line: flags, output formats, model lookup, latency bench)
 import PackageDescription
 
 let package = Package(
     name: "SSMSpeech",
     products: [
         .executable(name: "ssmspeech", targets: ["SSMSpeechCLI"]),
-        .library(name: "SSMSpeech", targets: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMLayers", "SSMModels", "SSMDecoding", "SSMSynthesis", "SSMPipeline"]),
+        // What an application imports: `import SSMSpeech`.
+        .library(name: "SSMSpeech", targets: ["SSMSpeech"]),
+        // The Dispatch graph on top of it, for those who build their own pipelines.
+        .library(name: "SSMPipeline", targets: ["SSMPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,21 +52,25 @@ let package = Package(
         // Text → phonemes (espeak-ng) → acoustic model (causal SSM decoder) → streaming vocoder.
         .target(name: "SSMSynthesis", dependencies: ["CEspeakNG", "SSMModels", "SSMLayers", "SSMTensor"],
                 path: "Sources/SSMSynthesis"),
-        .target(name: "SSMPipeline", dependencies: ["SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMTensor", "SSMSynthesis",
-                                                    .product(name: "Histogram", package: "hdrhistogram-swift")],
-                path: "Sources/SSMPipeline"),
+        // The front door: the only module an application needs to import.
+        .target(name: "SSMSpeech", dependencies: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMModels", "SSMDecoding", "SSMSynthesis"],
+                path: "Sources/SSMSpeech"),
+        .target(name: "SSMPipeline", dependencies: ["SSMSpeech", "SSMAudio", "SSMSynthesis"], path: "Sources/SSMPipeline"),
         .executableTarget(
             name: "SSMSpeechCLI",
             dependencies: [
-                "SSMAudio", "SSMFeatures", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMTensor", "SSMSynthesis",
+                "SSMSpeech", "SSMPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/SSMSpeechCLI"),
         // Quick per-frame timing of the recurrent step (release build): `swift run -c release step-timing`.
         .executableTarget(name: "step-timing", dependencies: ["SSMLayers", "SSMTensor", "SSMModels", "SSMTestSupport"],
                           path: "Benchmarks/StepTiming"),
+        // Baselines the benchmarks compare the SSM layers with (causal attention with a KV cache); not part of the library.
+        .target(name: "SSMBaselines", dependencies: ["SSMLayers", "SSMTensor", "COpenBLAS"], path: "Benchmarks/Baselines"),
         // The scaling proof: per-step cost and state memory vs stream length, attention vs S4D vs Mamba.
-        .executableTarget(name: "scaling", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"],
+        .executableTarget(name: "scaling", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport", "SSMBaselines"],
                           path: "Benchmarks/Scaling"),
         // Many streams per core: batched stepping (SGEMM over streams) vs separate steps.
         .executableTarget(name: "multistream", dependencies: ["SSMModels", "SSMTensor", "SSMTestSupport"],
@@ -76,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "SSMBenchmarks",
             dependencies: [
-                "SSMAudio", "SSMFeatures", "SSMLayers", "SSMModels", "SSMDecoding", "SSMPipeline", "SSMSynthesis", "SSMTensor",
+                "SSMAudio", "SSMFeatures", "SSMLayers", "SSMModels", "SSMDecoding", "SSMSpeech", "SSMSynthesis", "SSMTensor",
                 "SSMTestSupport", .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/SSMBenchmarks",
@@ -91,13 +98,22 @@ let package = Package(
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),
         .testTarget(name: "SSMFeaturesTests", dependencies: ["SSMFeatures", "SSMAudio", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMFeaturesTests"),
-        .testTarget(name: "SSMLayersTests", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMLayersTests"),
+        .testTarget(name: "SSMLayersTests", dependencies: ["SSMLayers", "SSMTensor", "SSMTestSupport", "SSMBaselines"], path: "Tests/SSMLayersTests"),
         .testTarget(name: "SSMDecodingTests", dependencies: ["SSMDecoding", "SSMTensor", "SSMTestSupport"], path: "Tests/SSMDecodingTests"),
-        .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMModels", "SSMDecoding", "SSMTensor", "SSMAudio", "SSMSynthesis", "SSMTestSupport"],
+        .testTarget(name: "SSMSpeechTests", dependencies: ["SSMSpeech", "SSMModels", "SSMDecoding", "SSMTensor", "SSMTestSupport"],
+                    path: "Tests/SSMSpeechTests"),
+        .testTarget(name: "SSMPipelineTests", dependencies: ["SSMPipeline", "SSMSpeech", "SSMModels", "SSMDecoding", "SSMTensor", "SSMTestSupport"],
                     path: "Tests/SSMPipelineTests"),
+        // The command line: run as a process (built beside the tests), and its own pieces (@testable).
+        .testTarget(name: "SSMSpeechCLITests", dependencies: ["SSMSpeechCLI", "SSMSpeech", "SSMModels", "SSMSynthesis", "SSMTensor", "SSMAudio", "SSMTestSupport"],
+                    path: "Tests/SSMSpeechCLITests",
+                    // Swift 5 mode: these tests drive the binary as a child process from helper threads and
+                    // share fixtures between XCTest's class setUp and the tests in static properties (XCTest
+                    // runs them one at a time); annotating every such helper buys no safety.
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SSMSynthesisTests", dependencies: ["SSMSynthesis", "SSMModels", "SSMTensor", "SSMTestSupport"],
                     path: "Tests/SSMSynthesisTests"),
         .testTarget(name: "SSMModelsTests", dependencies: ["SSMModels", "SSMLayers", "SSMTensor", "SSMDecoding", "SSMTestSupport"], path: "Tests/SSMModelsTests"),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -39,14 +39,13 @@ if let modelPath {
     encoders.append(((modelPath as NSString).lastPathComponent, try Encoder(directory: modelPath, precision: precision)))
 } else {
     for (label, cfg) in [
-        ("s4d d256x6 N64 FFNx2", EncoderConfig(mixer: .s4d, d_model: 256, n_layers: 6, norm: .layernorm, ffn_mult: 2,
-                                               subsample_strides: [3, 1], s4d: .init(d_state: 64), vocab: vocab)),
-        ("mamba d256x6 E256 N8 FFNx2", EncoderConfig(mixer: .mamba, d_model: 256, n_layers: 6, norm: .layernorm, ffn_mult: 2,
-                                                     subsample_strides: [3, 1],
-                                                     mamba: .init(d_state: 8, d_conv: 4, expand: 1, dt_rank: 16), vocab: vocab)),
+        ("s4d d256x6 N64 FFNx2", EncoderConfig(mixer: .s4d, dModel: 256, layers: 6, norm: .layernorm, ffnMult: 2,
+                                               subsampleStrides: [3, 1], s4d: .init(dState: 64), vocab: vocab)),
+        ("mamba d256x6 E256 N8 FFNx2", EncoderConfig(mixer: .mamba, dModel: 256, layers: 6, norm: .layernorm, ffnMult: 2,
+                                                     subsampleStrides: [3, 1],
+                                                     mamba: .init(dState: 8, dConv: 4, expand: 1, dtRank: 16), vocab: vocab)),
     ] {
-        let store = WeightStore(tensors: RandomWeights.encoderTensors(cfg, seed: 5))
-        store.matrixPrecision = precision
+        let store = WeightStore(tensors: RandomWeights.encoderTensors(cfg, seed: 5), precision: precision)
         encoders.append((label, try Encoder(config: cfg, weights: store)))
     }
 }

@@ -8,6 +8,7 @@
 // each length (running every step would cost O(T²) just to get there), then the steps are timed.
 // Writes CSV `layer,seconds,frames,step_us_median,state_bytes` (plot: Benchmarks/scripts/plot_scaling.py).
 import Foundation
+import SSMBaselines
 import SSMLayers
 import SSMTensor
 import SSMTestSupport
@@ -47,7 +48,7 @@ func timeSteps(beforeGroup: () -> Void = {}, _ body: (UnsafePointer<Float>) -> V
     return groups.sorted()[10]
 }
 
-func record(_ layer: String, _ seconds: Double, _ us: Double, _ bytes: Int) {
+@MainActor func record(_ layer: String, _ seconds: Double, _ us: Double, _ bytes: Int) {
     let frames = Int(seconds / frameSeconds)
     rows.append("\(layer),\(seconds),\(frames),\(String(format: "%.3f", us)),\(bytes)")
     print(String(format: "%-10@ %7.0f s (%7d frames)  step %9.2f µs   state %12d bytes", layer as NSString, seconds, frames, us, bytes))
@@ -55,9 +56,9 @@ func record(_ layer: String, _ seconds: Double, _ us: Double, _ bytes: Int) {
 
 // S4D (N = 64): state is H · N/2 complex numbers = H · N floats.
 let s4dW = RandomWeights.s4d(h: d, n: 64, rng: &rng)
-let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(d_state: 64))
+let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(dState: 64))
 // Mamba (E = 2D, N = 16, conv 4): state is E · (d_conv) + E · N floats.
-let mcfg = Mamba.Config(d_state: 16, d_conv: 4, expand: 2, dt_rank: nil)
+let mcfg = Mamba.Config(dState: 16, dConv: 4, expand: 2, dtRank: nil)
 let mamba = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2,
                                                                dtRank: mcfg.resolvedDtRank(dModel: d), rng: &rng)).scoped(""),
                       dModel: d, config: mcfg)

@@ -32,14 +32,14 @@ func measure(_ label: String, params: Int, _ body: (UnsafePointer<Float>, Unsafe
 }
 
 var rng = SeededRandom(seed: 42)
-let mambaCfg = Mamba.Config(d_state: 16, d_conv: 4, expand: 2, dt_rank: nil)
+let mambaCfg = Mamba.Config(dState: 16, dConv: 4, expand: 2, dtRank: nil)
 let mambaW = RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2, dtRank: mambaCfg.resolvedDtRank(dModel: d), rng: &rng)
 let mamba = try Mamba(WeightStore(tensors: mambaW).scoped(""), dModel: d, config: mambaCfg)
 let ms = mamba.makeState()
 measure("Mamba d_model \(d) (E=\(2 * d), N=16)", params: mambaW.values.reduce(0) { $0 + $1.count }) { mamba.step($0, state: ms, into: $1) }
 
 let s4dW = RandomWeights.s4d(h: d, n: 64, rng: &rng)
-let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(d_state: 64))
+let s4d = try S4D(WeightStore(tensors: s4dW).scoped(""), dModel: d, config: .init(dState: 64))
 let ss = s4d.makeState()
 measure("S4D d_model \(d) (N=64)", params: s4dW.values.reduce(0) { $0 + $1.count }) { s4d.step($0, state: ss, into: $1) }
 
@@ -60,10 +60,10 @@ for ftz in [false, true] {
 // so the per-frame figure × 100 is the encoder's compute per second of audio.
 let vocab = ["<blank>", " ", "'"] + (97...122).map { String(UnicodeScalar(UInt8($0))) }
 let encoderConfigs: [(String, EncoderConfig)] = [
-    ("encoder S4D d256×6 N64 FFN×2", EncoderConfig(mixer: .s4d, d_model: d, n_layers: 6, norm: .layernorm, ffn_mult: 2,
-                                                    s4d: .init(d_state: 64), vocab: vocab)),
-    ("encoder Mamba d256×6 E256 N8 FFN×2", EncoderConfig(mixer: .mamba, d_model: d, n_layers: 6, norm: .layernorm, ffn_mult: 2,
-                                                          mamba: .init(d_state: 8, d_conv: 4, expand: 1, dt_rank: 16), vocab: vocab)),
+    ("encoder S4D d256×6 N64 FFN×2", EncoderConfig(mixer: .s4d, dModel: d, layers: 6, norm: .layernorm, ffnMult: 2,
+                                                    s4d: .init(dState: 64), vocab: vocab)),
+    ("encoder Mamba d256×6 E256 N8 FFN×2", EncoderConfig(mixer: .mamba, dModel: d, layers: 6, norm: .layernorm, ffnMult: 2,
+                                                          mamba: .init(dState: 8, dConv: 4, expand: 1, dtRank: 16), vocab: vocab)),
 ]
 for (label, cfg) in encoderConfigs {
     let tensors = RandomWeights.encoderTensors(cfg, seed: 5)

@@ -45,7 +45,7 @@ for chunk in [1, 4, 16, 32, 64] {
         while t < frames { tts.acoustic.decode(plan, frames: t..<(t + chunk), state: st); t += chunk }
     }
     let voc = tts.vocoder.makeState()
-    let mel = [Float](repeating: 0.1, count: chunk * tts.config.audio.n_mels)
+    let mel = [Float](repeating: 0.1, count: chunk * tts.config.audio.nMels)
     let tVoc = best {
         tts.vocoder.reset(voc)
         for _ in 0..<(frames / chunk) { _ = mel.withUnsafeBufferPointer { tts.vocoder.process($0.baseAddress!, rows: chunk, state: voc) } }

@@ -15,9 +15,9 @@ public func fuzzModel(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard let tensors = try? SafeTensors.parse(Data(weights)) else { return 0 }
     guard let config = try? JSONDecoder().decode(EncoderConfig.self, from: Data(json)) else { return 0 }
     // Keep the fuzzer away from configs that are valid but enormous (memory, not correctness).
-    guard config.d_model <= 64, config.n_layers <= 4, config.n_mels <= 128, config.ffn_mult <= 4, config.vocab.count <= 64,
-          (config.s4d?.d_state ?? 0) <= 64, (config.mamba?.d_state ?? 0) <= 32, (config.mamba?.expand ?? 0) <= 4,
-          (config.mamba?.d_conv ?? 0) <= 8, (config.mamba?.dt_rank ?? 0) <= 64, config.subsample_kernel <= 8,
+    guard config.dModel <= 64, config.layers <= 4, config.nMels <= 128, config.ffnMult <= 4, config.vocab.count <= 64,
+          (config.s4d?.dState ?? 0) <= 64, (config.mamba?.dState ?? 0) <= 32, (config.mamba?.expand ?? 0) <= 4,
+          (config.mamba?.dConv ?? 0) <= 8, (config.mamba?.dtRank ?? 0) <= 64, config.subsampleKernel <= 8,
           config.strides.allSatisfy({ $0 <= 8 }) else { return 0 }
     _ = try? Encoder(config: config, weights: WeightStore(tensors: tensors))
     return 0

@@ -15,16 +15,26 @@ public func fuzzWAV(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
                               encoding: encodings[Int(input[1] >> 2) % encodings.count],
                               channels: Int(input[1] >> 5) + 1)
     let body = UnsafeRawBufferPointer(rebasing: input[2...])
-    guard let stream = try? StreamingAudioInput(format: format) else { return 0 }
-    var out = [Float]()
+    guard var parser = try? PCMStreamParser(format: format) else { return 0 }
+    var resampler: Resampler?
+    var samples = [Float](), out = [Float]()
+    // Parser → resampler to 16 kHz, created once the stream's rate is known (as the stdin reader does).
+    func resample() throws {
+        if resampler == nil, let rate = parser.sampleRate { resampler = try Resampler(inputRate: rate, outputRate: 16_000) }
+        if let r = resampler { try r.process(samples, into: &out) }
+        samples.removeAll(keepingCapacity: true)
+    }
     var offset = 0
     do {
         while offset < body.count {
             let end = min(body.count, offset + piece)
-            try stream.feed(UnsafeRawBufferPointer(rebasing: body[offset..<end]), into: &out)
+            try parser.feed(UnsafeRawBufferPointer(rebasing: body[offset..<end]), into: &samples)
+            try resample()
             offset = end
         }
-        out += try stream.finish()
+        samples += try parser.finish()
+        try resample()
+        if let r = resampler { try r.flush(into: &out) }
     } catch {
         return 0 // a clear error is a correct outcome; crashes and hangs are what we look for
     }

@@ -57,10 +57,10 @@ public struct RawPCMFormat: Equatable, Sendable {
 ///   ("RIFF"/"RF64"); a raw stream that starts with those exact bytes would be misread.
 /// * Channels are mixed down by averaging (sum in channel order, then ÷ channels). Integers are scaled
 ///   like libsndfile does (`x / 2^(bits-1)`, u8 as `(x − 128)/128`), so the output is bit-identical to
-///   ``FileAudioDecoder``'s mixdown before resampling.
+///   `SoundFile.readMono`'s mixdown of the same audio stored as a file.
 /// * Partial samples and frames are kept across calls: the concatenated output is bit-identical for any
 ///   split of the input bytes.
-/// * Samples are **not** resampled; read ``sampleRate`` once it is known (see ``StreamingAudioInput``).
+/// * Samples are **not** resampled; read ``sampleRate`` once it is known (a ``Resampler`` follows).
 /// * At ``finish()``, a stream that ended inside the WAV header throws; a trailing partial frame
 ///   (fewer than `bytesPerFrame` bytes) is dropped silently and counted in ``droppedTrailingBytes``.
 public struct PCMStreamParser {
@@ -401,7 +401,7 @@ public struct PCMStreamParser {
         var p = start
         if channels == 1 {
             for _ in 0..<frames {
-                output.append(saneSample(convert(p))) // as FileAudioDecoder's mixdown does
+                output.append(saneSample(convert(p))) // as SoundFile.readMono's mixdown does
                 p += width
             }
         } else {

@@ -2,47 +2,6 @@
 
 import CSoxr
 
-/// A streaming sample-rate converter (one stage of the audio front end).
-///
-/// Feed blocks of any size with `process`, then call `flush` once at end of input to drain the
-/// filter tail. ``Resampler`` is the default implementation.
-public protocol SampleRateConverter: AnyObject {
-    /// Input rate in Hz.
-    var inputRate: Int { get }
-    /// Output rate in Hz.
-    var outputRate: Int { get }
-    /// Appends the output produced by `input` to `output`.
-    func process(_ input: UnsafeBufferPointer<Float>, into output: inout [Float]) throws
-    /// Signals end of input and appends the remaining output to `output`.
-    func flush(into output: inout [Float]) throws
-}
-
-extension SampleRateConverter {
-    /// Resamples one block and returns the output it produced (possibly empty while the filter fills).
-    public func process(_ input: UnsafeBufferPointer<Float>) throws -> [Float] {
-        var out = [Float]()
-        try process(input, into: &out)
-        return out
-    }
-
-    /// Resamples one block and returns the output it produced (possibly empty while the filter fills).
-    public func process(_ input: [Float]) throws -> [Float] {
-        try input.withUnsafeBufferPointer { try process($0) }
-    }
-
-    /// Appends the output produced by `input` to `output`.
-    public func process(_ input: [Float], into output: inout [Float]) throws {
-        try input.withUnsafeBufferPointer { try process($0, into: &output) }
-    }
-
-    /// Signals end of input and returns the remaining output.
-    public func flush() throws -> [Float] {
-        var out = [Float]()
-        try flush(into: &out)
-        return out
-    }
-}
-
 /// Mono streaming resampler backed by libsoxr (`soxr_process`).
 ///
 /// * Output is delay-compensated: sample `k` of the output corresponds to time `k / outputRate`
@@ -50,7 +9,7 @@ extension SampleRateConverter {
 ///   for `n` input samples (libsoxr's own rule).
 /// * Equal rates are a passthrough: samples are copied unchanged and libsoxr is not used.
 /// * Not thread-safe; use one instance per stream.
-public final class Resampler: SampleRateConverter {
+public final class Resampler {
     /// libsoxr quality recipes.
     public enum Quality: Sendable {
         /// Cubic interpolation (`SOXR_QQ`).
@@ -172,5 +131,29 @@ public final class Resampler: SampleRateConverter {
         if let soxr, let error = soxr_clear(soxr) {
             throw AudioError.resamplerFailed(String(cString: error))
         }
+    }
+}
+
+extension Resampler {
+    /// Converts `input`; returns the new output samples (often fewer than expected while the filter fills).
+    public func process(_ input: UnsafeBufferPointer<Float>) throws -> [Float] {
+        var out = [Float]()
+        try process(input, into: &out)
+        return out
+    }
+
+    public func process(_ input: [Float]) throws -> [Float] {
+        try input.withUnsafeBufferPointer { try process($0) }
+    }
+
+    public func process(_ input: [Float], into output: inout [Float]) throws {
+        try input.withUnsafeBufferPointer { try process($0, into: &output) }
+    }
+
+    /// Ends the stream; returns the samples still held in the filter.
+    public func flush() throws -> [Float] {
+        var out = [Float]()
+        try flush(into: &out)
+        return out
     }
 }

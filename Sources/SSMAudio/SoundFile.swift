@@ -139,7 +139,7 @@ public final class SoundFile {
 
 extension SoundFile {
     /// Reads up to `maxFrames` frames and appends them to `output` mixed down to mono (the per-frame
-    /// channel average, exactly as ``FileAudioDecoder`` does). `scratch` holds the interleaved frames and
+    /// channel average, as the stdin parser does). `scratch` holds the interleaved frames and
     /// is grown once. Returns the number of frames read; 0 means end of file.
     public func readMono(appendingTo output: inout [Float], scratch: inout [Float], maxFrames: Int) throws -> Int {
         let frames = try read(into: &scratch, maxFrames: maxFrames)

@@ -12,23 +12,27 @@ import Foundation
 public struct DecoderSettings: Codable, Sendable, Equatable {
     public var lm: String?
     public var beam: Int?
-    public var lm_weight: Float?
-    public var word_bonus: Float?
-    public var unknown_word_log10: Float?
+    public var lmWeight: Float?
+    public var wordBonus: Float?
+    public var unknownWordLog10: Float?
     /// Free text: what the values were tuned on (informational).
-    public var tuned_on: String?
+    public var tunedOn: String?
 
-    public init(lm: String? = nil, beam: Int? = nil, lm_weight: Float? = nil, word_bonus: Float? = nil,
-                unknown_word_log10: Float? = nil, tuned_on: String? = nil) {
-        self.lm = lm; self.beam = beam; self.lm_weight = lm_weight; self.word_bonus = word_bonus
-        self.unknown_word_log10 = unknown_word_log10; self.tuned_on = tuned_on
+    enum CodingKeys: String, CodingKey {
+        case lm, beam, lmWeight = "lm_weight", wordBonus = "word_bonus", unknownWordLog10 = "unknown_word_log10"
+        case tunedOn = "tuned_on"
+    }
+
+    public init(lm: String? = nil, beam: Int? = nil, lmWeight: Float? = nil, wordBonus: Float? = nil,
+                unknownWordLog10: Float? = nil, tunedOn: String? = nil) {
+        self.lm = lm; self.beam = beam; self.lmWeight = lmWeight; self.wordBonus = wordBonus
+        self.unknownWordLog10 = unknownWordLog10; self.tunedOn = tunedOn
     }
 
     public static let fileName = "decoding.json"
 
-    /// The settings of the model folder `directory`, or empty settings if it has no `decoding.json`.
-    public static func load(modelDirectory directory: String) throws -> DecoderSettings {
-        let path = (directory as NSString).appendingPathComponent(fileName)
+    /// The settings in the `decoding.json` at `path`, or empty settings if there is no such file.
+    public static func load(path: String) throws -> DecoderSettings {
         guard FileManager.default.fileExists(atPath: path) else { return DecoderSettings() }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -42,10 +46,25 @@ public struct DecoderSettings: Codable, Sendable, Equatable {
         return s
     }
 
-    /// The LM path resolved against the model folder, or nil.
-    public func lmPath(modelDirectory directory: String) -> String? {
+    /// The settings of the model folder `directory` (its `decoding.json`), or empty settings if it has none.
+    public static func load(modelDirectory directory: String) throws -> DecoderSettings {
+        try load(path: (directory as NSString).appendingPathComponent(fileName))
+    }
+
+    /// The LM path resolved against `directory` (the model folder, where `decoding.json` lies), or nil.
+    /// An absolute `lm` is returned as it is.
+    public func lmPath(relativeTo directory: String) -> String? {
         guard let lm, !lm.isEmpty else { return nil }
         if lm.hasPrefix("/") { return lm }
         return URL(fileURLWithPath: directory).appendingPathComponent(lm).standardizedFileURL.path
     }
+
+    /// The LM path resolved against the folder of the `decoding.json` at `settingsPath`, or nil.
+    public func lmPath(settingsPath: String) -> String? {
+        let folder = (settingsPath as NSString).deletingLastPathComponent
+        return lmPath(relativeTo: folder.isEmpty ? "." : folder)
+    }
+
+    /// The LM path resolved against the model folder, or nil (`lmPath(relativeTo:)`).
+    public func lmPath(modelDirectory directory: String) -> String? { lmPath(relativeTo: directory) }
 }

@@ -9,33 +9,37 @@ import SSMTensor
 ///   dt = softplus(dt_proj(dt));  A = −exp(A_log);  h ← exp(dt·A)·h + dt·B·x;  y = h·C + D·x
 ///   out = out_proj(y · SiLU(z))
 /// Parameter names and shapes are the reference's. A, dt and the state are kept in fp32.
-public struct Mamba {
+public struct Mamba: SequenceMixer {
     public struct Config: Codable, Sendable, Equatable {
-        public var d_state: Int
-        public var d_conv: Int
+        /// N (`d_state`)
+        public var dState: Int
+        /// W (`d_conv`)
+        public var dConv: Int
         public var expand: Int
-        /// `dt_rank`; the reference's "auto" is ceil(d_model / 16).
-        public var dt_rank: Int?
-        public init(d_state: Int = 16, d_conv: Int = 4, expand: Int = 2, dt_rank: Int? = nil) {
-            self.d_state = d_state; self.d_conv = d_conv; self.expand = expand; self.dt_rank = dt_rank
+        /// R (`dt_rank`); nil is the reference's "auto", ceil(d_model / 16).
+        public var dtRank: Int?
+        public init(dState: Int = 16, dConv: Int = 4, expand: Int = 2, dtRank: Int? = nil) {
+            self.dState = dState; self.dConv = dConv; self.expand = expand; self.dtRank = dtRank
         }
-        public func resolvedDtRank(dModel: Int) -> Int { dt_rank ?? (dModel + 15) / 16 }
+        public func resolvedDtRank(dModel: Int) -> Int { dtRank ?? (dModel + 15) / 16 }
 
-        enum CodingKeys: String, CodingKey { case d_state, d_conv, expand, dt_rank }
+        enum CodingKeys: String, CodingKey {
+            case dState = "d_state", dConv = "d_conv", expand, dtRank = "dt_rank"
+        }
 
         /// Accepts `dt_rank` as a number, `"auto"` (the reference's default) or absent.
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            d_state = try c.decodeIfPresent(Int.self, forKey: .d_state) ?? 16
-            d_conv = try c.decodeIfPresent(Int.self, forKey: .d_conv) ?? 4
+            dState = try c.decodeIfPresent(Int.self, forKey: .dState) ?? 16
+            dConv = try c.decodeIfPresent(Int.self, forKey: .dConv) ?? 4
             expand = try c.decodeIfPresent(Int.self, forKey: .expand) ?? 2
-            if let s = try? c.decodeIfPresent(String.self, forKey: .dt_rank) {
+            if let s = try? c.decodeIfPresent(String.self, forKey: .dtRank) {
                 guard s == "auto" else {
-                    throw DecodingError.dataCorruptedError(forKey: .dt_rank, in: c, debugDescription: "dt_rank must be a number or \"auto\"")
+                    throw DecodingError.dataCorruptedError(forKey: .dtRank, in: c, debugDescription: "dt_rank must be a number or \"auto\"")
                 }
-                dt_rank = nil
+                dtRank = nil
             } else {
-                dt_rank = try c.decodeIfPresent(Int.self, forKey: .dt_rank)
+                dtRank = try c.decodeIfPresent(Int.self, forKey: .dtRank)
             }
         }
     }
@@ -69,7 +73,7 @@ public struct Mamba {
     let outProj: Linear
 
     public init(_ w: ScopedWeights, dModel d: Int, config: Config) throws {
-        let e = config.expand * d, n = config.d_state, wC = config.d_conv, r = config.resolvedDtRank(dModel: d)
+        let e = config.expand * d, n = config.dState, wC = config.dConv, r = config.resolvedDtRank(dModel: d)
         guard e > 0, n > 0, wC > 0, r > 0 else {
             throw WeightError.invalidConfig("Mamba sizes must be positive (expand \(config.expand), d_state \(n), d_conv \(wC), dt_rank \(r))")
         }
@@ -85,7 +89,7 @@ public struct Mamba {
     }
 
     /// Per-stream recurrent state (the reference's `conv_state`, `ssm_state`) and step scratch.
-    public final class State {
+    public final class State: SequenceMixerState {
         /// (E, W): the last W conv inputs per channel, newest last (reference layout).
         public let conv: FloatBuffer
         /// (E, N) SSM state, fp32.

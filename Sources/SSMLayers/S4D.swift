@@ -9,11 +9,13 @@ import SSMTensor
 ///   kernel K[l] = 2·Re(Σ_n C·dB·dA^l), recurrent step s ← dA·s + dB·u, y = 2·Re(Σ_n C·s) + D·u,
 ///   followed by GELU and `output_linear` = Conv1d(H, 2H, 1) + GLU over channels.
 /// Parameter names and shapes are the reference's, so its checkpoints load unchanged.
-public struct S4D {
+public struct S4D: SequenceMixer {
     public struct Config: Codable, Sendable, Equatable {
         /// State size N as in the reference (`d_state`); N/2 complex modes are stored.
-        public var d_state: Int
-        public init(d_state: Int = 64) { self.d_state = d_state }
+        public var dState: Int
+        public init(dState: Int = 64) { self.dState = dState }
+
+        enum CodingKeys: String, CodingKey { case dState = "d_state" }
     }
 
     /// H (= d_model)
@@ -36,10 +38,10 @@ public struct S4D {
     /// Binds `D (H)`, `kernel.C (H, N/2, 2)`, `kernel.log_dt (H)`, `kernel.log_A_real (H, N/2)`,
     /// `kernel.A_imag (H, N/2)`, `output_linear.0.weight (2H, H, 1)`, `output_linear.0.bias (2H)`.
     public init(_ w: ScopedWeights, dModel h: Int, config: Config) throws {
-        guard config.d_state >= 2, config.d_state % 2 == 0 else {
-            throw WeightError.invalidConfig("S4D d_state must be even and ≥ 2, got \(config.d_state)")
+        guard config.dState >= 2, config.dState % 2 == 0 else {
+            throw WeightError.invalidConfig("S4D d_state must be even and ≥ 2, got \(config.dState)")
         }
-        let n2 = config.d_state / 2
+        let n2 = config.dState / 2
         channels = h
         modes = n2
         skip = try w.take("D", shape: [h])
@@ -79,7 +81,7 @@ public struct S4D {
     }
 
     /// Per-stream recurrent state and scratch (allocated once).
-    public final class State {
+    public final class State: SequenceMixerState {
         /// (H, N/2) complex state, real and imaginary parts.
         public let re: FloatBuffer, im: FloatBuffer
         /// (H) SSM output before GELU.

@@ -2,25 +2,14 @@ import Foundation
 import SSMLayers
 import SSMTensor
 
-/// One residual block: `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`.
-/// Checkpoint names (PyTorch `ssmspeech_ref.encoder.Block`): `norm.*`, `mixer.*`, `ffn_norm.*`,
-/// `ffn.fc1.*`, `ffn.fc2.*`.
-struct SSMBlock {
-    enum Mixer {
-        case s4d(S4D)
-        case mamba(Mamba)
-    }
-    let norm: Norm
-    let mixer: Mixer
-    let ffnNorm: Norm?
-    /// fc1 (M, D), fc2 (D, M) with M = ffn_mult · D.
-    let fc1: Linear?
-    let fc2: Linear?
-}
-
 /// A stack of residual SSM blocks of width D, run over a whole sequence (`forward`) or one frame at a
 /// time (`step`, recurrent mode) with the same results. The recognizer's encoder and the synthesizer's
 /// decoder are both built on it.
+///
+/// Block i is `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`, with checkpoint names (PyTorch
+/// `ssmspeech_ref.encoder.Block`) `<i>.norm.*`, `<i>.mixer.*`, `<i>.ffn_norm.*`, `<i>.ffn.fc1.*`, `<i>.ffn.fc2.*`.
+/// The mixer is any `SequenceMixer` (S4D, Mamba); the config's mixer kind picks the type in one place,
+/// `EncoderConfig.MixerKind.makeBlocks`.
 public final class BlockStack {
     public struct Config: Sendable, Equatable {
         public var mixer: EncoderConfig.MixerKind
@@ -39,57 +28,27 @@ public final class BlockStack {
     }
 
     public let config: Config
-    let blocks: [SSMBlock]
+    /// The blocks, typed by their mixer (`MixerBlocks<S4D>`, `MixerBlocks<Mamba>`): each method below is one
+    /// dynamic call for the whole stack; the loop over the blocks then runs on the mixer's own type.
+    let body: any BlockStackBody
 
     /// Binds `<prefix>.<i>.…` for i in 0..<layers (e.g. `layers.3.mixer.D`).
     public init(_ w: ScopedWeights, config c: Config) throws {
         self.config = c
-        let d = c.dModel, m = c.ffnMult * c.dModel
-        blocks = try (0..<c.layers).map { i in
-            let lw = w.scoped("\(i)")
-            let mixer: SSMBlock.Mixer
-            switch c.mixer {
-            case .s4d: mixer = .s4d(try S4D(lw.scoped("mixer"), dModel: d, config: c.s4d ?? S4D.Config()))
-            case .mamba: mixer = .mamba(try Mamba(lw.scoped("mixer"), dModel: d, config: c.mamba ?? Mamba.Config()))
-            }
-            return SSMBlock(
-                norm: try Norm(lw.scoped("norm"), kind: c.norm, dim: d),
-                mixer: mixer,
-                ffnNorm: m > 0 ? try Norm(lw.scoped("ffn_norm"), kind: c.norm, dim: d) : nil,
-                fc1: m > 0 ? try Linear(lw.scoped("ffn.fc1"), inFeatures: d, outFeatures: m, bias: true) : nil,
-                fc2: m > 0 ? try Linear(lw.scoped("ffn.fc2"), inFeatures: m, outFeatures: d, bias: true) : nil)
-        }
+        body = try c.mixer.makeBlocks(w, config: c)
     }
 
     // MARK: Parallel mode
 
     /// `(L, D)` → `(L, D)` over a whole sequence from the zero state.
-    public func forward(_ x: Matrix) -> Matrix {
-        var h = x
-        for b in blocks {
-            let n = b.norm(h)
-            let m: Matrix
-            switch b.mixer {
-            case .s4d(let s): m = s.forward(n)
-            case .mamba(let s): m = s.forward(n)
-            }
-            for i in 0..<h.data.count { h.data[i] += m.data[i] }
-            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
-                var a = fc1(fn(h))
-                Activation.gelu(&a)
-                let o = fc2(a)
-                for i in 0..<h.data.count { h.data[i] += o.data[i] }
-            }
-        }
-        return h
-    }
+    public func forward(_ x: Matrix) -> Matrix { body.forward(x) }
 
     // MARK: Recurrent mode
 
     /// The recurrent state of every block of one stream, plus preallocated scratch.
     public final class State {
-        enum MixerState { case s4d(S4D.State), mamba(Mamba.State) }
-        let mixers: [MixerState]
+        /// Per block, its mixer's state (the `State` of the stack's mixer type).
+        let mixers: [any SequenceMixerState]
         /// (D) normalised block input and mixer / FFN output.
         let normed: FloatBuffer, mixed: FloatBuffer
         /// (M) FFN hidden.
@@ -97,24 +56,14 @@ public final class BlockStack {
 
         init(_ s: BlockStack) {
             let d = s.config.dModel
-            mixers = s.blocks.map {
-                switch $0.mixer {
-                case .s4d(let l): return .s4d(l.makeState())
-                case .mamba(let l): return .mamba(l.makeState())
-                }
-            }
+            mixers = s.body.makeMixerStates()
             normed = FloatBuffer(count: d); mixed = FloatBuffer(count: d)
             ffn = FloatBuffer(count: max(1, s.config.ffnMult * d))
         }
 
         /// Back to the zero state (start of a new stream).
         public func reset() {
-            for m in mixers {
-                switch m {
-                case .s4d(let s): s.reset()
-                case .mamba(let s): s.reset()
-                }
-            }
+            for m in mixers { m.reset() }
         }
     }
 
@@ -122,25 +71,7 @@ public final class BlockStack {
 
     /// Advances every block by one frame: `h (D)` is read and overwritten with the stack's output.
     /// Allocates nothing.
-    public func step(_ h: UnsafeMutablePointer<Float>, state s: State) {
-        let d = config.dModel
-        for (i, b) in blocks.enumerated() {
-            b.norm(h, into: s.normed.pointer)
-            switch (b.mixer, s.mixers[i]) {
-            case let (.s4d(layer), .s4d(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
-            case let (.mamba(layer), .mamba(st)): layer.step(s.normed.pointer, state: st, into: s.mixed.pointer)
-            default: preconditionFailure("block state does not match its layers")
-            }
-            for j in 0..<d { h[j] += s.mixed[j] }
-            if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
-                fn(h, into: s.normed.pointer)
-                fc1(s.normed.pointer, into: s.ffn.pointer)
-                Activation.gelu(s.ffn.pointer, count: fc1.outFeatures)
-                fc2(s.ffn.pointer, into: s.mixed.pointer)
-                for j in 0..<d { h[j] += s.mixed[j] }
-            }
-        }
-    }
+    public func step(_ h: UnsafeMutablePointer<Float>, state s: State) { body.step(h, state: s) }
 
     // MARK: Several rows at once: many streams, or several frames of one stream
 
@@ -149,31 +80,26 @@ public final class BlockStack {
         public let maxRows: Int
         /// (R, D) normalised rows and mixer / FFN outputs; (R, M) FFN hidden.
         let normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
-        enum MixerScratch { case s4d(S4D.BatchScratch), mamba(Mamba.BatchScratch) }
-        let mixer: MixerScratch?
-        /// Per block, the mixer states of the bound rows (rebuilt only when the rows' states change).
+        /// The mixer's batch scratch and, per block, the mixer states of the bound rows, typed by the
+        /// stack's mixer (`MixerBlocks<M>.Batch`).
+        let mixer: AnyObject
+        /// The rows' states of the previous call (the typed per-block states are rebuilt only when they change).
         var bound: [ObjectIdentifier] = []
-        var s4dStates: [[S4D.State]] = [], mambaStates: [[Mamba.State]] = []
 
         init(_ s: BlockStack, maxRows: Int) {
             self.maxRows = maxRows
             let d = s.config.dModel
             normed = FloatBuffer(count: maxRows * d); mixed = FloatBuffer(count: maxRows * d)
             ffn = FloatBuffer(count: maxRows * max(1, s.config.ffnMult * d))
-            switch s.blocks.first?.mixer {
-            case .s4d(let l)?: mixer = .s4d(l.makeBatchScratch(maxBatch: maxRows))
-            case .mamba(let l)?: mixer = .mamba(l.makeBatchScratch(maxBatch: maxRows))
-            case nil: mixer = nil
-            }
+            mixer = s.body.makeBatch(maxRows: maxRows)
         }
 
-        func bind(_ states: [State]) {
+        /// Whether `states` are the rows of the previous call; if not, records them and returns false.
+        func rebind(_ states: [State]) -> Bool {
             // Compared in place: mapping to a new array here would allocate on every call.
-            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return }
+            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return true }
             bound = states.map(ObjectIdentifier.init)
-            let blocks = states.first?.mixers.count ?? 0
-            s4dStates = (0..<blocks).map { i in states.compactMap { if case .s4d(let s) = $0.mixers[i] { return s }; return nil } }
-            mambaStates = (0..<blocks).map { i in states.compactMap { if case .mamba(let s) = $0.mixers[i] { return s }; return nil } }
+            return false
         }
     }
 
@@ -186,24 +112,128 @@ public final class BlockStack {
     /// row r then sees the state left by row r − 1). Equal to `step` row by row. Allocates nothing once
     /// the rows' states are bound (the same states as the previous call).
     public func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [State], scratch sc: BatchScratch) {
-        let d = config.dModel, rows = states.count
-        precondition(rows >= 1 && rows <= sc.maxRows, "\(rows) rows; scratch holds \(sc.maxRows)")
-        sc.bind(states)
-        let normed = sc.normed.pointer, mixed = sc.mixed.pointer
-        for (k, b) in blocks.enumerated() {
-            for r in 0..<rows { b.norm(h + r * d, into: normed + r * d) }
-            switch (b.mixer, sc.mixer) {
-            case let (.s4d(layer), .s4d(ms)?): layer.stepBatch(normed, states: sc.s4dStates[k], scratch: ms, into: mixed)
-            case let (.mamba(layer), .mamba(ms)?): layer.stepBatch(normed, states: sc.mambaStates[k], scratch: ms, into: mixed)
-            default: preconditionFailure("batch scratch does not match the blocks")
-            }
-            for j in 0..<(rows * d) { h[j] += mixed[j] }
+        precondition(states.count >= 1 && states.count <= sc.maxRows, "\(states.count) rows; scratch holds \(sc.maxRows)")
+        body.stepBatch(h, states: states, scratch: sc)
+    }
+}
+
+extension EncoderConfig.MixerKind {
+    /// The one place where a mixer kind becomes a layer type (and picks its config section).
+    func makeBlocks(_ w: ScopedWeights, config c: BlockStack.Config) throws -> any BlockStackBody {
+        switch self {
+        case .s4d: return try MixerBlocks<S4D>(w, config: c, mixer: c.s4d ?? S4D.Config())
+        case .mamba: return try MixerBlocks<Mamba>(w, config: c, mixer: c.mamba ?? Mamba.Config())
+        }
+    }
+}
+
+/// What `BlockStack` asks of its blocks, whatever their mixer type.
+protocol BlockStackBody: AnyObject {
+    func forward(_ x: Matrix) -> Matrix
+    func makeMixerStates() -> [any SequenceMixerState]
+    func makeBatch(maxRows: Int) -> AnyObject
+    func step(_ h: UnsafeMutablePointer<Float>, state s: BlockStack.State)
+    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch)
+}
+
+/// The parts of a residual block around its mixer: `norm.*`, and if the FFN is on, `ffn_norm.*`, `ffn.fc1.*`,
+/// `ffn.fc2.*` (fc1 (M, D), fc2 (D, M) with M = ffn_mult · D).
+struct ResidualBlock {
+    let norm: Norm
+    let ffnNorm: Norm?
+    let fc1: Linear?
+    let fc2: Linear?
+}
+
+/// The blocks of a stack whose mixer is `M`: `blocks[i]` and `mixers[i]` make block i.
+final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
+    let dModel: Int
+    let blocks: [ResidualBlock]
+    let mixers: [M]
+
+    init(_ w: ScopedWeights, config c: BlockStack.Config, mixer mc: M.Config) throws {
+        let d = c.dModel, m = c.ffnMult * c.dModel
+        dModel = d
+        var blocks: [ResidualBlock] = [], mixers: [M] = []
+        for i in 0..<c.layers {
+            let lw = w.scoped("\(i)")
+            mixers.append(try M(lw.scoped("mixer"), dModel: d, config: mc))
+            blocks.append(ResidualBlock(
+                norm: try Norm(lw.scoped("norm"), kind: c.norm, dim: d),
+                ffnNorm: m > 0 ? try Norm(lw.scoped("ffn_norm"), kind: c.norm, dim: d) : nil,
+                fc1: m > 0 ? try Linear(lw.scoped("ffn.fc1"), inFeatures: d, outFeatures: m, bias: true) : nil,
+                fc2: m > 0 ? try Linear(lw.scoped("ffn.fc2"), inFeatures: m, outFeatures: d, bias: true) : nil))
+        }
+        self.blocks = blocks
+        self.mixers = mixers
+    }
+
+    func forward(_ x: Matrix) -> Matrix {
+        var h = x
+        for (b, mixer) in zip(blocks, mixers) {
+            let m = mixer.forward(b.norm(h), state: nil)
+            for i in 0..<h.data.count { h.data[i] += m.data[i] }
             if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
-                for r in 0..<rows { fn(h + r * d, into: normed + r * d) }
-                fc1(normed, rows: rows, into: sc.ffn.pointer)
-                Activation.gelu(sc.ffn.pointer, count: rows * fc1.outFeatures)
-                fc2(sc.ffn.pointer, rows: rows, into: mixed)
+                var a = fc1(fn(h))
+                Activation.gelu(&a)
+                let o = fc2(a)
+                for i in 0..<h.data.count { h.data[i] += o.data[i] }
+            }
+        }
+        return h
+    }
+
+    func makeMixerStates() -> [any SequenceMixerState] { mixers.map { $0.makeState() } }
+
+    func step(_ h: UnsafeMutablePointer<Float>, state s: BlockStack.State) {
+        let d = dModel
+        mixers.withUnsafeBufferPointer { mp in
+            for (i, b) in blocks.enumerated() {
+                b.norm(h, into: s.normed.pointer)
+                // The states were made by `makeMixerStates` of this object, so they are `M.State`.
+                mp[i].step(s.normed.pointer, state: unsafeDowncast(s.mixers[i], to: M.State.self), into: s.mixed.pointer)
+                for j in 0..<d { h[j] += s.mixed[j] }
+                if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
+                    fn(h, into: s.normed.pointer)
+                    fc1(s.normed.pointer, into: s.ffn.pointer)
+                    Activation.gelu(s.ffn.pointer, count: fc1.outFeatures)
+                    fc2(s.ffn.pointer, into: s.mixed.pointer)
+                    for j in 0..<d { h[j] += s.mixed[j] }
+                }
+            }
+        }
+    }
+
+    /// `BlockStack.BatchScratch.mixer` for this mixer type.
+    final class Batch {
+        /// The mixer's scratch (nil for a stack of no blocks).
+        let scratch: M.BatchScratch?
+        /// Per block, the mixer states of the bound rows.
+        var states: [[M.State]] = []
+        init(_ scratch: M.BatchScratch?) { self.scratch = scratch }
+    }
+
+    func makeBatch(maxRows: Int) -> AnyObject { Batch(mixers.first?.makeBatchScratch(maxBatch: maxRows)) }
+
+    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch) {
+        let d = dModel, rows = states.count
+        let batch = unsafeDowncast(sc.mixer, to: Batch.self)
+        if !sc.rebind(states) {
+            batch.states = (0..<mixers.count).map { i in states.map { $0.mixers[i] as! M.State } }
+        }
+        let normed = sc.normed.pointer, mixed = sc.mixed.pointer
+        mixers.withUnsafeBufferPointer { mp in
+            for (k, b) in blocks.enumerated() {
+                for r in 0..<rows { b.norm(h + r * d, into: normed + r * d) }
+                mp[k].stepBatch(normed, states: batch.states[k], scratch: batch.scratch!, into: mixed)
                 for j in 0..<(rows * d) { h[j] += mixed[j] }
+                if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
+                    for r in 0..<rows { fn(h + r * d, into: normed + r * d) }
+                    fc1(normed, rows: rows, into: sc.ffn.pointer)
+                    Activation.gelu(sc.ffn.pointer, count: rows * fc1.outFeatures)
+                    fc2(sc.ffn.pointer, rows: rows, into: mixed)
+                    for j in 0..<(rows * d) { h[j] += mixed[j] }
+                }
             }
         }
     }

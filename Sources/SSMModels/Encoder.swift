@@ -21,7 +21,7 @@ public final class Encoder {
 
     public var vocabularySize: Int { config.vocab.count }
     public let parameterCount: Int
-    /// How the per-frame matrix products run (`store.matrixPrecision` when the model was built).
+    /// How the per-frame matrix products run (the weight store's `matrixPrecision`).
     public let precision: MatrixPrecision
 
     public init(config: EncoderConfig, weights store: WeightStore) throws {
@@ -29,7 +29,7 @@ public final class Encoder {
         self.config = config
         precision = store.matrixPrecision
         let w = store.scoped("")
-        let d = config.d_model, f = config.n_mels, k = config.subsample_kernel
+        let d = config.dModel, f = config.nMels, k = config.subsampleKernel
         featureMean = try w.take("feature_norm.mean", shape: [f])
         featureStd = try w.take("feature_norm.std", shape: [f])
         conv1 = try CausalConv1d(w.scoped("subsample.conv1"), inChannels: f, outChannels: d, kernelSize: k,
@@ -37,7 +37,7 @@ public final class Encoder {
         conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k,
                                 stride: config.strides[1])
         stack = try BlockStack(w.scoped("layers"), config: BlockStack.Config(
-            mixer: config.mixer, dModel: d, layers: config.n_layers, norm: config.norm, ffnMult: config.ffn_mult,
+            mixer: config.mixer, dModel: d, layers: config.layers, norm: config.norm, ffnMult: config.ffnMult,
             s4d: config.s4d, mamba: config.mamba))
         normF = try Norm(w.scoped("norm_f"), kind: config.norm, dim: d)
         head = try Linear(w.scoped("ctc_head"), inFeatures: d, outFeatures: config.vocab.count, bias: true)
@@ -47,24 +47,26 @@ public final class Encoder {
 
     /// Loads `config.json` and `model.safetensors` from a model folder; `precision: .int8` quantises the
     /// per-frame matrices at load time (the file stays float32).
-    public convenience init(directory: String, precision: MatrixPrecision = .float32) throws {
-        let configPath = (directory as NSString).appendingPathComponent("config.json")
-        let weightsPath = (directory as NSString).appendingPathComponent("model.safetensors")
-        let config = try EncoderConfig.load(path: configPath)
+    public convenience init(folder: ModelFolder, precision: MatrixPrecision = .float32) throws {
+        let config = try EncoderConfig.load(path: folder.configPath)
+        let weightsPath = folder.weightsPath
         do {
-            let store = try WeightStore(path: weightsPath)
-            store.matrixPrecision = precision
-            try self.init(config: config, weights: store)
+            try self.init(config: config, weights: try WeightStore(path: weightsPath, precision: precision))
         } catch let e as WeightError {
             throw ModelError.weights(path: weightsPath, e)
         }
+    }
+
+    /// `init(folder:precision:)` for the folder at `directory`.
+    public convenience init(directory: String, precision: MatrixPrecision = .float32) throws {
+        try self.init(folder: ModelFolder(path: directory), precision: precision)
     }
 
     // MARK: Parallel mode
 
     /// Logits `(L, V)` for a whole feature sequence `(T, F)`, with `L = ceil(ceil(T/s1)/s2)`.
     public func forward(_ features: Matrix) -> Matrix {
-        let f = config.n_mels
+        let f = config.nMels
         precondition(features.cols == f, "encoder expects \(f) mel bins, got \(features.cols)")
         var x = features
         for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
@@ -95,11 +97,11 @@ public final class Encoder {
         public private(set) var outputFrames = 0
 
         init(_ e: Encoder) {
-            let d = e.config.d_model
+            let d = e.config.dModel
             conv1 = e.conv1.makeState()
             conv2 = e.conv2.makeState()
             blocks = e.stack.makeState()
-            input = FloatBuffer(count: e.config.n_mels)
+            input = FloatBuffer(count: e.config.nMels)
             c1 = FloatBuffer(count: d); hidden = FloatBuffer(count: d)
             normed = FloatBuffer(count: d)
             logits = FloatBuffer(count: e.config.vocab.count)
@@ -120,7 +122,7 @@ public final class Encoder {
     /// input is ready in `s.hidden (D)` (every `s1·s2`-th frame).
     @inline(__always)
     func frontEnd(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
-        let f = config.n_mels, d = config.d_model
+        let f = config.nMels, d = config.dModel
         let x = s.input.pointer
         featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
             for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
@@ -160,7 +162,7 @@ extension Encoder {
         var bound: [ObjectIdentifier] = [], blockStates: [BlockStack.State] = []
 
         init(_ e: Encoder, maxBatch: Int) {
-            let d = e.config.d_model
+            let d = e.config.dModel
             self.maxBatch = maxBatch
             hidden = FloatBuffer(count: maxBatch * d); normed = FloatBuffer(count: maxBatch * d)
             logits = FloatBuffer(count: maxBatch * e.config.vocab.count)
@@ -184,7 +186,7 @@ extension Encoder {
     /// then rows of `scratch.logits (B, V)`. Same results as `step` per stream. Allocates nothing once
     /// the batch's states are bound.
     public func stepBatch(_ frames: UnsafePointer<Float>, states: [State], scratch sc: BatchScratch) -> Bool {
-        let b = states.count, f = config.n_mels, d = config.d_model
+        let b = states.count, f = config.nMels, d = config.dModel
         precondition(b >= 1 && b <= sc.maxBatch, "batch of \(b) streams; scratch holds \(sc.maxBatch)")
         var ready = 0
         for (i, s) in states.enumerated() where frontEnd(frames + i * f, state: s) {

@@ -3,37 +3,48 @@ import SSMLayers
 import SSMTensor
 
 /// The JSON config shipped beside `model.safetensors` (see Docs/ARCHITECTURE.md, "Encoder specification").
+/// Swift names are camelCase; the file's keys are the snake_case names of `CodingKeys`.
 public struct EncoderConfig: Codable, Sendable, Equatable {
     public enum MixerKind: String, Codable, Sendable { case s4d, mamba }
 
     public var format: String = "ssmspeech-encoder-v1"
     public var mixer: MixerKind
-    public var d_model: Int
-    public var n_layers: Int
+    /// D (`d_model`)
+    public var dModel: Int
+    /// Number of residual blocks (`n_layers`).
+    public var layers: Int
     public var norm: NormKind
-    /// Width multiplier of the per-block feed-forward network; 0 means no FFN.
-    public var ffn_mult: Int
-    public var n_mels: Int
-    public var subsample_kernel: Int
-    /// Strides `[s1, s2]` of the two front-end convolutions; absent means `[2, 2]` (40 ms output frames).
-    public var subsample_strides: [Int]?
+    /// Width multiplier of the per-block feed-forward network (`ffn_mult`); 0 means no FFN.
+    public var ffnMult: Int
+    /// F mel bins (`n_mels`).
+    public var nMels: Int
+    /// K of both front-end convolutions (`subsample_kernel`).
+    public var subsampleKernel: Int
+    /// Strides `[s1, s2]` of the two front-end convolutions (`subsample_strides`); absent means `[2, 2]`
+    /// (40 ms output frames).
+    public var subsampleStrides: [Int]?
     public var s4d: S4D.Config?
     public var mamba: Mamba.Config?
     /// CTC output symbols; index 0 is the blank.
     public var vocab: [String]
     public var features: String
 
-    public init(mixer: MixerKind, d_model: Int, n_layers: Int, norm: NormKind, ffn_mult: Int = 0, n_mels: Int = 80,
-                subsample_kernel: Int = 3, subsample_strides: [Int]? = nil, s4d: S4D.Config? = nil,
+    enum CodingKeys: String, CodingKey {
+        case format, mixer, dModel = "d_model", layers = "n_layers", norm, ffnMult = "ffn_mult", nMels = "n_mels"
+        case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, vocab, features
+    }
+
+    public init(mixer: MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int = 0, nMels: Int = 80,
+                subsampleKernel: Int = 3, subsampleStrides: [Int]? = nil, s4d: S4D.Config? = nil,
                 mamba: Mamba.Config? = nil, vocab: [String], features: String = "logmel-v1") {
-        self.mixer = mixer; self.d_model = d_model; self.n_layers = n_layers; self.norm = norm
-        self.ffn_mult = ffn_mult; self.n_mels = n_mels; self.subsample_kernel = subsample_kernel
-        self.subsample_strides = subsample_strides
+        self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
+        self.ffnMult = ffnMult; self.nMels = nMels; self.subsampleKernel = subsampleKernel
+        self.subsampleStrides = subsampleStrides
         self.s4d = s4d; self.mamba = mamba; self.vocab = vocab; self.features = features
     }
 
     /// The two front-end strides, `[2, 2]` when the config does not say.
-    public var strides: [Int] { subsample_strides ?? [2, 2] }
+    public var strides: [Int] { subsampleStrides ?? [2, 2] }
 
     /// Feature frames (10 ms each) per encoder output frame: `s1 · s2`.
     public var subsampling: Int { strides[0] * strides[1] }
@@ -55,7 +66,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         func bad(_ r: String) -> ModelError { .invalidConfig(path: path, reason: r) }
         guard format == "ssmspeech-encoder-v1" else { throw bad("unknown format '\(format)'") }
         guard features == "logmel-v1" else { throw bad("unknown feature spec '\(features)'") }
-        guard d_model > 0, n_layers >= 0, n_mels > 0, subsample_kernel > 0, ffn_mult >= 0 else {
+        guard dModel > 0, layers >= 0, nMels > 0, subsampleKernel > 0, ffnMult >= 0 else {
             throw bad("sizes must be positive")
         }
         guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
@@ -84,7 +95,7 @@ public enum ModelError: Error, CustomStringConvertible {
             // Header and read errors already name the file.
             return e.description.contains(path) ? e.description : "model weights '\(path)': \(e.description)"
         case let .modelNotFound(name, searched):
-            return "no model '\(name)' found (looked in \(searched.joined(separator: ", "))); no trained model is bundled yet — pass --model PATH to a folder with config.json and model.safetensors"
+            return "no model '\(name)' found (looked in \(searched.joined(separator: ", "))); pass --model NAME|PATH to a folder with config.json and model.safetensors"
         }
     }
 }

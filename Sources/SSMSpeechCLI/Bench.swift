@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SSMAudio
 import SSMPipeline
+import SSMSpeech
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,20 +45,16 @@ struct Bench: ParsableCommand {
             Console.error("no bench recording found (Resources/bench/bench.wav); pass --audio FILE")
             throw ExitCode(2)
         }
-        let (encoder, choice, modelDir) = try options.load()
+        let recognizer = try options.load()
         do {
-            let file = try SoundFile(path: path)
-            var samples = [Float](), scratch = [Float]()
-            samples.reserveCapacity(Int(file.frames))
-            while try file.readMono(appendingTo: &samples, scratch: &scratch, maxFrames: 65_536) > 0 {}
+            let (samples, sampleRate) = try AudioFile.read(path: path)
             let stem = (path as NSString).deletingPathExtension
             let alignPath = alignment ?? (FileManager.default.fileExists(atPath: stem + ".words.tsv") ? stem + ".words.tsv" : nil)
             let words = try alignPath.map { try LatencyBench.readAlignment(path: $0) }
             let report = try LatencyBench.run(
-                encoder: encoder, decoder: choice, endpoint: options.endpoint, samples: samples, sampleRate: file.sampleRate,
+                recognizer: recognizer, samples: samples, sampleRate: sampleRate,
                 alignment: words, chunkMs: chunkMs, realtime: realtime,
-                modelName: (modelDir as NSString).lastPathComponent, audioName: (path as NSString).lastPathComponent,
-                threads: options.threads, layout: graph)
+                audioName: (path as NSString).lastPathComponent, threads: options.threads, layout: graph)
             Console.out(json ? Self.json(report) + "\n" : Self.table(report))
         } catch {
             Console.error("\(error)")

@@ -1,14 +1,8 @@
 import ArgumentParser
 import Foundation
-import SSMDecoding
-import SSMModels
-import SSMPipeline
-import SSMTensor
+import SSMSpeech
 
-enum DecoderKind: String, ExpressibleByArgument, CaseIterable {
-    case greedy, beam
-}
-
+extension RecognizerOptions.Decoding: ExpressibleByArgument {}
 extension MatrixPrecision: ExpressibleByArgument {}
 
 /// Model and decoding options shared by `transcribe`, `stream` and `bench`.
@@ -19,7 +13,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "CTC decoding: greedy, or beam (prefix beam search with a word LM: --lm, else the model's).",
         discussion: "Beam settings not given as flags come from the model folder's decoding.json (tuned for that model), else the built-in defaults shown."))
-    var decoder: DecoderKind = .beam
+    var decoder: RecognizerOptions.Decoding = .beam
 
     @Option(name: .long, help: "Word n-gram language model in ARPA format for the beam search (default: decoding.json's lm, else lm.arpa in the model folder, else none).")
     var lm: String?
@@ -46,7 +40,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Partial results (stream, bench) show only the words on which all beam hypotheses within this many nats of the best agree.",
         discussion: "0 shows the best hypothesis as it is (fastest, but about 8 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
-    var partialMargin: Double = CTCBeamSearchOptions().partialMargin
+    var partialMargin: Double = RecognizerOptions().partialMargin
 
     @Option(name: .long, help: "BLAS threads (1 is fastest for streaming-size matrices).")
     var threads: Int = 1
@@ -61,36 +55,30 @@ struct ModelOptions: ParsableArguments {
         guard endpointSeconds >= 0 else { throw ValidationError("--endpoint-seconds must not be negative") }
     }
 
-    var endpoint: EndpointConfig { EndpointConfig(trailingSilence: endpointSeconds) }
+    /// The library options these flags ask for (unset beam flags: the model's decoding.json).
+    var recognizerOptions: RecognizerOptions {
+        var o = RecognizerOptions()
+        o.precision = precision
+        o.decoding = decoder
+        o.languageModel = lm
+        o.beamWidth = beam
+        o.lmWeight = lmWeight
+        o.wordBonus = wordBonus
+        o.unknownWordLog10 = unknownWordLog10
+        o.partialMargin = partialMargin
+        o.endpoint = EndpointConfig(trailingSilence: endpointSeconds)
+        return o
+    }
 
-    /// Loads the model and the decoder; prints one `error:` line and exits 2 if that fails.
-    func load() throws -> (encoder: Encoder, decoder: DecoderChoice, directory: String) {
-        BLAS.setThreads(threads)
+    /// Finds and loads the model (`SpeechRecognizer`, exactly as an embedder would with the same
+    /// options); prints one `error:` line and exits 2 if that fails.
+    func load() throws -> SpeechRecognizer {
+        Compute.setThreads(threads)
         do {
-            let dir = try ModelLocator.locate(model)
-            let encoder = try Encoder(directory: dir, precision: precision)
-            return (encoder, try decoderChoice(modelDirectory: dir), dir)
+            return try SpeechRecognizer(model: ModelLocator.locate(model), options: recognizerOptions)
         } catch {
             Console.error("\(error)")
             throw ExitCode(2)
         }
-    }
-
-    /// The decoder the flags ask for. Each beam setting is the flag if given, else the model's
-    /// `decoding.json`, else the built-in default; the LM is `--lm`, else decoding.json's `lm`, else
-    /// `lm.arpa` beside the model, else none.
-    func decoderChoice(modelDirectory dir: String) throws -> DecoderChoice {
-        guard decoder == .beam else { return .greedy }
-        let tuned = try DecoderSettings.load(modelDirectory: dir)
-        let bundled = (dir as NSString).appendingPathComponent("lm.arpa")
-        let path = lm ?? tuned.lmPath(modelDirectory: dir) ?? (FileManager.default.fileExists(atPath: bundled) ? bundled : nil)
-        let model = try path.map { try NGramLM(contentsOf: $0) }
-        var options = CTCBeamSearchOptions()
-        options.beamWidth = beam ?? tuned.beam ?? options.beamWidth
-        options.alpha = lmWeight ?? tuned.lm_weight ?? options.alpha
-        options.beta = model == nil ? 0 : (wordBonus ?? tuned.word_bonus ?? options.beta)
-        options.unknownWordLogProb = (unknownWordLog10 ?? tuned.unknown_word_log10).map { $0 * Float(M_LN10) }
-        options.partialMargin = partialMargin
-        return .beam(lm: model, options: options)
     }
 }

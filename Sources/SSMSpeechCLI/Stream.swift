@@ -1,8 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SSMAudio
 import SSMPipeline
+import SSMSpeech
 
 extension PCMEncoding: ExpressibleByArgument {}
 
@@ -43,15 +43,15 @@ struct Stream: ParsableCommand {
 
     func run() throws {
         let format = RawPCMFormat(sampleRate: rate, encoding: encoding, channels: channels)
-        do { _ = try PCMStreamParser(format: format) } catch {
+        do { try FileDescriptorAudioSource.validate(format) } catch {
             Console.error("\(error)")
             throw ExitCode(2)
         }
-        let (encoder, choice, _) = try options.load()
+        let recognizer = try options.load()
         let readBytes = max(1, format.bytesPerFrame * format.sampleRate * chunkMs / 1000)
         let source = FileDescriptorAudioSource(fileDescriptor: STDIN_FILENO, name: "<stdin>", format: format, readBytes: readBytes)
         let printer = StreamPrinter(json: json, live: !json && Console.stdoutIsTerminal)
-        let graph = RecognitionGraph.make(source: source, encoder: encoder, decoder: choice, endpoint: options.endpoint) { _, update in
+        let graph = RecognitionGraph.make(source: source, recognizer: recognizer) { _, update in
             printer.publish(update)
         }
 

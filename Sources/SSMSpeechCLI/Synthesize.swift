@@ -1,10 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SSMAudio
 import SSMPipeline
-import SSMSynthesis
-import SSMTensor
+import SSMSpeech
 
 enum SynthesisOutputFormat: String, ExpressibleByArgument, CaseIterable { case wav, raw }
 
@@ -50,12 +48,12 @@ struct Synthesize: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        Compute.setThreads(threads)
         let start = DispatchTime.now().uptimeNanoseconds
-        let tts: Synthesizer
+        let tts: SpeechSynthesizer
         let sink: AudioSink
         do {
-            tts = try Synthesizer(directory: try ModelLocator.locateVoice(voice))
+            tts = try SpeechSynthesizer(voice: try ModelLocator.locateVoice(voice))
             if let output {
                 sink = try WAVFileWriter(path: output, sampleRate: tts.sampleRate)
             } else {
@@ -75,7 +73,7 @@ struct Synthesize: ParsableCommand {
         var firstAudio: UInt64?
         var samples = 0
         let source = text.map { TextSource(texts: [$0]) } ?? TextSource(lines: .standardInput)
-        let graph = SynthesisGraph.make(source: source, synthesizer: tts, lengthScale: 1 / rate) { _, chunk in
+        let graph = SynthesisGraph.make(source: source, synthesizer: tts, rate: rate) { _, chunk in
             if firstAudio == nil { firstAudio = DispatchTime.now().uptimeNanoseconds }
             samples += chunk.count
             do {

@@ -1,11 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SSMAudio
-import SSMDecoding
-import SSMModels
 import SSMPipeline
-import SSMTensor
+import SSMSpeech
 
 extension OutputFormat: ExpressibleByArgument {}
 
@@ -35,45 +32,18 @@ struct Transcribe: ParsableCommand {
     }
 
     func run() throws {
-        let (encoder, choice, _) = try options.load()
-        let endpoint = options.endpoint
-        let progress = ProgressLine(total: files.count)
-        var results = [Result<(Transcript, Double), Error>?](repeating: nil, count: files.count)
-        var nextToPrint = 0
-        let lock = NSLock()
-        var failed = false
-        let format = self.format
-
-        // Prints finished results in argument order as soon as all earlier ones are done.
-        func flushInOrder() {
-            while nextToPrint < files.count, let r = results[nextToPrint] {
-                switch r {
-                case .success(let (t, rtf)):
-                    Console.out(TranscriptFormatter.render(format, file: files[nextToPrint], transcript: t, rtf: rtf))
-                case .failure(let e):
-                    failed = true
-                    // Audio errors already name the file; others get it prefixed.
-                    let message = "\(e)"
-                    Console.error(message.contains(files[nextToPrint]) ? message : "\(files[nextToPrint]): \(message)")
-                }
-                nextToPrint += 1
-            }
-        }
-
-        let work = { (i: Int) in
+        let recognizer = try options.load()
+        let printer = OrderedPrinter(files: files, format: format)
+        let files = self.files
+        let work: @Sendable (Int) -> Void = { i in
             let path = files[i]
             let result = Result { () -> (Transcript, Double) in
                 let start = DispatchTime.now().uptimeNanoseconds
-                let t = try RecognitionGraph.transcribe(source: FileAudioSource(path: path), encoder: encoder,
-                                                        decoder: choice, endpoint: endpoint)
+                let t = try RecognitionGraph.transcribe(source: FileAudioSource(path: path), recognizer: recognizer)
                 let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 return (t, t.duration > 0 ? wall / t.duration : 0)
             }
-            lock.lock()
-            results[i] = result
-            progress.advance(path)
-            flushInOrder()
-            lock.unlock()
+            printer.deliver(i, result)
         }
         if jobs == 1 {
             for i in files.indices { work(i) }
@@ -87,6 +57,48 @@ struct Transcribe: ParsableCommand {
             }
             group.wait()
         }
+        let failed = printer.failed
         if failed { throw ExitCode(1) }
+    }
+}
+
+/// Prints each file's result (or error line) in argument order as soon as all earlier files are done;
+/// files finish in any order on any thread.
+final class OrderedPrinter: @unchecked Sendable {
+    // @unchecked: every mutable field is read and written under `lock`.
+    private let files: [String]
+    private let format: OutputFormat
+    private let progress: ProgressLine
+    private let lock = NSLock()
+    private var results: [Result<(Transcript, Double), Error>?]
+    private var nextToPrint = 0
+    private var anyFailed = false
+
+    init(files: [String], format: OutputFormat) {
+        self.files = files
+        self.format = format
+        progress = ProgressLine(total: files.count)
+        results = Array(repeating: nil, count: files.count)
+    }
+
+    var failed: Bool { lock.lock(); defer { lock.unlock() }; return anyFailed }
+
+    func deliver(_ i: Int, _ result: Result<(Transcript, Double), Error>) {
+        lock.lock(); defer { lock.unlock() }
+        results[i] = result
+        progress.advance(files[i])
+        while nextToPrint < files.count, let r = results[nextToPrint] {
+            switch r {
+            case .success(let (t, rtf)):
+                Console.out(TranscriptFormatter.render(format, file: files[nextToPrint], transcript: t, rtf: rtf))
+            case .failure(let e):
+                anyFailed = true
+                // Audio errors already name the file; others get it prefixed.
+                let message = "\(e)"
+                Console.error(message.contains(files[nextToPrint]) ? message : "\(files[nextToPrint]): \(message)")
+            }
+            results[nextToPrint] = nil  // printed: free the transcript
+            nextToPrint += 1
+        }
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 import SSMTensor
 
-/// Text → speech, streamed: a voice folder (`config.json`, `acoustic.safetensors`, `vocoder.safetensors`)
+/// Text → speech, streamed: a voice folder (`VoiceFolder`: `config.json`, `acoustic.safetensors`, `vocoder.safetensors`)
 /// driven utterance by utterance and frame by frame.
 ///
-///     let tts = try Synthesizer(directory: "Resources/voices/slt")
+///     let tts = try Synthesizer(folder: VoiceFolder(path: "Resources/voices/slt"))
 ///     try tts.synthesize("Hello there.") { samples in … }   // chunks of hop samples as they are made
 ///
 /// Text is split into utterances at sentence marks (and, for long sentences, at clause marks or every
@@ -24,17 +24,17 @@ public final class Synthesizer {
     public var maxChunkFrames = min(AcousticModel.maxChunk, Vocoder.maxChunk) {
         didSet { maxChunkFrames = max(1, min(maxChunkFrames, min(AcousticModel.maxChunk, Vocoder.maxChunk))) }
     }
-    public var sampleRate: Int { config.audio.sample_rate }
+    public var sampleRate: Int { config.audio.sampleRate }
     public var parameterCount: Int { acoustic.parameterCount + vocoder.parameterCount }
 
-    public init(directory: String, phonemizer: (any Phonemizer)? = nil) throws {
-        func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
-        let config = try TTSConfig.load(path: path("config.json"))
+    /// Loads the voice in `folder`; `phonemizer` defaults to espeak-ng with the voice's `espeak_voice`.
+    public init(folder: VoiceFolder, phonemizer: (any Phonemizer)? = nil) throws {
+        let config = try TTSConfig.load(path: folder.configPath)
         self.config = config
-        frontEnd = try TextFrontEnd(vocab: config.vocab, phonemizer: try phonemizer ?? EspeakPhonemizer(voice: config.espeak_voice))
-        let acoustic = try Self.loading(path("acoustic.safetensors")) { try AcousticModel(config: config, weights: $0) }
+        frontEnd = try TextFrontEnd(vocab: config.vocab, phonemizer: try phonemizer ?? EspeakPhonemizer(voice: config.espeakVoice))
+        let acoustic = try Self.loading(folder.acousticPath) { try AcousticModel(config: config, weights: $0) }
         self.acoustic = acoustic
-        vocoder = try Self.loading(path("vocoder.safetensors")) {
+        vocoder = try Self.loading(folder.vocoderPath) {
             try Vocoder(config: config, weights: $0, melMean: acoustic.melMean, melStd: acoustic.melStd)
         }
         // Warm-up, so the first real sentence is as fast as the rest: the normaliser compiles its regular
@@ -42,6 +42,11 @@ public final class Synthesizer {
         // through the weights faults their pages in.
         let warm = makeSession()
         for u in try utterances("Hello, 1.") { try speak(tokens: u, session: warm) { _ in } }
+    }
+
+    /// `init(folder:phonemizer:)` for the voice folder at `directory`.
+    public convenience init(directory: String, phonemizer: (any Phonemizer)? = nil) throws {
+        try self.init(folder: VoiceFolder(path: directory), phonemizer: phonemizer)
     }
 
     private static func loading<T>(_ path: String, _ make: (WeightStore) throws -> T) throws -> T {

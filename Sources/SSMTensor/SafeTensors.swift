@@ -173,17 +173,18 @@ public final class WeightStore {
     private var tensors: [String: NamedTensor]
     private var used: Set<String> = []
     public let source: String
-    /// How layers that bind matrices from this store keep them for per-frame products (set before
-    /// building a model; see `MatrixPrecision`).
-    public var matrixPrecision: MatrixPrecision = .float32
+    /// How layers that bind matrices from this store keep them for per-frame products (see
+    /// `MatrixPrecision`); fixed when the store is made.
+    public let matrixPrecision: MatrixPrecision
 
-    public init(tensors: [String: NamedTensor], source: String = "<memory>") {
+    public init(tensors: [String: NamedTensor], source: String = "<memory>", precision: MatrixPrecision = .float32) {
         self.tensors = tensors
         self.source = source
+        matrixPrecision = precision
     }
 
-    public convenience init(path: String) throws {
-        self.init(tensors: try SafeTensors.read(path: path), source: path)
+    public convenience init(path: String, precision: MatrixPrecision = .float32) throws {
+        self.init(tensors: try SafeTensors.read(path: path), source: path, precision: precision)
     }
 
     public var names: [String] { tensors.keys.sorted() }

@@ -172,3 +172,66 @@ func makeWAV(tag: UInt16, channels: Int, sampleRate: Int, bits: Int, data: [UInt
     out.append(contentsOf: body)
     return out
 }
+
+/// The file half of the audio front end as the recognizer composes it (`SoundFile.readMono` block by
+/// block, then `Resampler` to 16 kHz), so these tests check the composition the library relies on.
+struct FileDecoder {
+    var outputSampleRate = 16_000
+
+    func info(path: String) throws -> SoundFile { try SoundFile(path: path) }
+
+    func decode(path: String, blockFrames: Int = 16_384, body: ([Float]) throws -> Void) throws {
+        let file = try SoundFile(path: path)
+        let resampler = try Resampler(inputRate: file.sampleRate, outputRate: outputSampleRate)
+        var scratch = [Float](), mono = [Float](), out = [Float]()
+        while true {
+            mono.removeAll(keepingCapacity: true)
+            guard try file.readMono(appendingTo: &mono, scratch: &scratch, maxFrames: blockFrames) > 0 else { break }
+            out.removeAll(keepingCapacity: true)
+            try resampler.process(mono, into: &out)
+            if !out.isEmpty { try body(out) }
+        }
+        out.removeAll(keepingCapacity: true)
+        try resampler.flush(into: &out)
+        if !out.isEmpty { try body(out) }
+    }
+
+    func decode(path: String) throws -> [Float] {
+        var all = [Float]()
+        try decode(path: path) { all += $0 }
+        return all
+    }
+}
+
+/// The stream half (stdin): `PCMStreamParser`, then a `Resampler` to 16 kHz once the rate is known.
+final class StreamDecoder {
+    var parser: PCMStreamParser
+    var resampler: Resampler?
+    private var scratch = [Float]()
+    init(format: RawPCMFormat = RawPCMFormat()) throws { parser = try PCMStreamParser(format: format) }
+
+    func feed(_ bytes: UnsafeRawBufferPointer, into out: inout [Float]) throws {
+        scratch.removeAll(keepingCapacity: true)
+        try parser.feed(bytes, into: &scratch)
+        try resample(into: &out)
+    }
+
+    func feed(_ bytes: [UInt8]) throws -> [Float] {
+        var out = [Float]()
+        try bytes.withUnsafeBytes { try feed($0, into: &out) }
+        return out
+    }
+
+    func finish() throws -> [Float] {
+        scratch = try parser.finish()
+        var out = [Float]()
+        try resample(into: &out)
+        try resampler?.flush(into: &out)
+        return out
+    }
+
+    private func resample(into out: inout [Float]) throws {
+        if resampler == nil, let rate = parser.sampleRate { resampler = try Resampler(inputRate: rate, outputRate: 16_000) }
+        if let r = resampler, !scratch.isEmpty { try r.process(scratch, into: &out) }
+    }
+}

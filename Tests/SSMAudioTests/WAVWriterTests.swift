@@ -162,7 +162,7 @@ final class WAVWriterTests: XCTestCase {
         try w.finish()
         file = try SoundFile(path: path)
         XCTAssertEqual(file.format.encoding, Int32(SF_FORMAT_FLOAT))
-        XCTAssertEqual(try FileAudioDecoder().decode(path: path), finite)
+        XCTAssertEqual(try FileDecoder().decode(path: path), finite)
     }
 
     func testFileWriterErrors() {

@@ -1,3 +1,4 @@
+import SSMBaselines
 import SSMLayers
 import SSMTensor
 import SSMTestSupport
@@ -14,7 +15,7 @@ final class GoldenLayerTests: XCTestCase {
         let cfg = try Fixtures.json("s4d_layer")
         let h = cfg["d_model"] as! Int, n = cfg["d_state"] as! Int
         let ws = store(t, dropping: ["input", "output", "state_out_real", "state_out_imag"])
-        let layer = try S4D(ws.scoped(""), dModel: h, config: .init(d_state: n))
+        let layer = try S4D(ws.scoped(""), dModel: h, config: .init(dState: n))
         try ws.checkAllUsed()
         let x = Fixtures.matrix(t["input"]!), expected = Fixtures.matrix(t["output"]!)
         let st = layer.makeState()
@@ -41,8 +42,8 @@ final class GoldenLayerTests: XCTestCase {
         let t = try Fixtures.tensors("mamba_layer")
         let cfg = try Fixtures.json("mamba_layer")
         let d = cfg["d_model"] as! Int
-        let mc = Mamba.Config(d_state: cfg["d_state"] as! Int, d_conv: cfg["d_conv"] as! Int,
-                              expand: cfg["expand"] as! Int, dt_rank: cfg["dt_rank"] as? Int)
+        let mc = Mamba.Config(dState: cfg["d_state"] as! Int, dConv: cfg["d_conv"] as! Int,
+                              expand: cfg["expand"] as! Int, dtRank: cfg["dt_rank"] as? Int)
         let ws = store(t, dropping: ["input", "output", "conv_state_out", "ssm_state_out"])
         let layer = try Mamba(ws.scoped(""), dModel: d, config: mc)
         try ws.checkAllUsed()

@@ -29,7 +29,7 @@ final class RecurrentParallelTests: XCTestCase {
     func testS4DStepMatchesFFTConvolutionOver2000Frames() throws {
         var rng = SeededRandom(seed: 1)
         let h = 16, n = 32, l = 2048
-        let layer = try S4D(WeightStore(tensors: RandomWeights.s4d(h: h, n: n, rng: &rng)).scoped(""), dModel: h, config: .init(d_state: n))
+        let layer = try S4D(WeightStore(tensors: RandomWeights.s4d(h: h, n: n, rng: &rng)).scoped(""), dModel: h, config: .init(dState: n))
         let x = rng.matrix(l, h)
         let parallel = layer.forward(x)
         let state = layer.makeState()
@@ -53,7 +53,7 @@ final class RecurrentParallelTests: XCTestCase {
     func testMambaStepMatchesParallelOver2000Frames() throws {
         var rng = SeededRandom(seed: 2)
         let d = 32, l = 2048
-        let cfg = Mamba.Config(d_state: 16, d_conv: 4, expand: 2, dt_rank: 2)
+        let cfg = Mamba.Config(dState: 16, dConv: 4, expand: 2, dtRank: 2)
         let layer = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2, dtRank: 2, rng: &rng)).scoped(""),
                               dModel: d, config: cfg)
         let x = rng.matrix(l, d)
@@ -79,7 +79,7 @@ final class RecurrentParallelTests: XCTestCase {
         var rng = SeededRandom(seed: 3)
         let d = 8
         let layer = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 4, conv: 4, expand: 2, dtRank: 1, rng: &rng)).scoped(""),
-                              dModel: d, config: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1))
+                              dModel: d, config: .init(dState: 4, dConv: 4, expand: 2, dtRank: 1))
         let x = rng.matrix(20, d)
         let st = layer.makeState()
         let first = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }

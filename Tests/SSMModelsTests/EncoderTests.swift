@@ -11,11 +11,11 @@ final class EncoderTests: XCTestCase {
 
     func testStreamingStepMatchesForwardForBothMixers() throws {
         let configs = [
-            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, s4d: .init(d_state: 16), vocab: Self.vocab),
-            EncoderConfig(mixer: .mamba, d_model: 24, n_layers: 2, norm: .rmsnorm, ffn_mult: 0,
-                          mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 2), vocab: Self.vocab),
-            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 1, norm: .rmsnorm, ffn_mult: 0, subsample_strides: [3, 1],
-                          s4d: .init(d_state: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .s4d, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, s4d: .init(dState: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 0,
+                          mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2), vocab: Self.vocab),
+            EncoderConfig(mixer: .s4d, dModel: 24, layers: 1, norm: .rmsnorm, ffnMult: 0, subsampleStrides: [3, 1],
+                          s4d: .init(dState: 16), vocab: Self.vocab),
         ]
         for (i, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
@@ -34,14 +34,14 @@ final class EncoderTests: XCTestCase {
     /// alone gives, for both mixers, with FFNs, across output frames.
     func testBatchedStepEqualsPerStreamStep() throws {
         let configs = [
-            EncoderConfig(mixer: .s4d, d_model: 24, n_layers: 2, norm: .layernorm, ffn_mult: 2, subsample_strides: [3, 1],
-                          s4d: .init(d_state: 16), vocab: Self.vocab),
-            EncoderConfig(mixer: .mamba, d_model: 24, n_layers: 2, norm: .rmsnorm, ffn_mult: 2,
-                          mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 2), vocab: Self.vocab),
+            EncoderConfig(mixer: .s4d, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, subsampleStrides: [3, 1],
+                          s4d: .init(dState: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 2,
+                          mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2), vocab: Self.vocab),
         ]
         for (ci, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))
-            let streams = 5, frames = 61, f = c.n_mels, v = c.vocab.count
+            let streams = 5, frames = 61, f = c.nMels, v = c.vocab.count
             var rng = SeededRandom(seed: 77)
             let feats = (0..<streams).map { _ in rng.matrix(frames, f) }
             let alone = feats.map { enc.steppedLogits($0) }

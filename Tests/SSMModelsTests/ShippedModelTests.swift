@@ -75,7 +75,7 @@ final class ShippedModelTests: XCTestCase {
         for name in names.sorted() {
             let dir = models.appendingPathComponent(name).path
             let s = try DecoderSettings.load(modelDirectory: dir)
-            XCTAssertNotNil(s.beam, name); XCTAssertNotNil(s.lm_weight, name); XCTAssertNotNil(s.word_bonus, name)
+            XCTAssertNotNil(s.beam, name); XCTAssertNotNil(s.lmWeight, name); XCTAssertNotNil(s.wordBonus, name)
             let path = try XCTUnwrap(s.lmPath(modelDirectory: dir), name)
             XCTAssertTrue(FileManager.default.fileExists(atPath: path), "\(name): \(path)")
             let lm = try loaded[path] ?? NGramLM(contentsOf: path)

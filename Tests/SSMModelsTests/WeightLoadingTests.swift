@@ -7,8 +7,8 @@ import XCTest
 
 /// Weights are checked by name, shape and dtype, and every failure names the tensor.
 final class WeightLoadingTests: XCTestCase {
-    let config = EncoderConfig(mixer: .mamba, d_model: 8, n_layers: 1, norm: .rmsnorm,
-                               mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", "a"])
+    let config = EncoderConfig(mixer: .mamba, dModel: 8, layers: 1, norm: .rmsnorm,
+                               mamba: .init(dState: 4, dConv: 4, expand: 2, dtRank: 1), vocab: ["<blank>", "a"])
 
     /// A consistent weight set, passed through the serializer and parser once.
     private func tensors() throws -> [String: NamedTensor] {
@@ -17,7 +17,7 @@ final class WeightLoadingTests: XCTestCase {
 
     static func dictionary(_ c: EncoderConfig) -> [String: NamedTensor] {
         var rng = SeededRandom(seed: 7)
-        let d = c.d_model, f = c.n_mels, k = c.subsample_kernel
+        let d = c.dModel, f = c.nMels, k = c.subsampleKernel
         var t: [String: NamedTensor] = [
             "feature_norm.mean": NamedTensor(shape: [f], values: rng.normals(f)),
             "feature_norm.std": NamedTensor(shape: [f], values: rng.uniforms(f, 0.5, 2)),
@@ -56,7 +56,7 @@ final class WeightLoadingTests: XCTestCase {
 
     func testConfigContradictingWeightsFails() throws {
         var c = config
-        c.d_model = 12
+        c.dModel = 12
         XCTAssertThrowsError(try Encoder(config: c, weights: WeightStore(tensors: try tensors()))) { e in
             XCTAssertTrue("\(e)".contains("feature_norm") || "\(e)".contains("subsample.conv1.weight"), "\(e)")
         }

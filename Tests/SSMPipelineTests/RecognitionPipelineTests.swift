@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
-import SSMAudio
 import SSMDecoding
 import SSMModels
 import SSMPipeline
+import SSMSpeech
 import SSMTensor
 import SSMTestSupport
 import XCTest
@@ -30,8 +30,8 @@ final class SyntheticAudioSource: PipelineSource {
 }
 
 final class RecognitionPipelineTests: XCTestCase {
-    let config = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 2, norm: .rmsnorm, subsample_strides: [3, 1],
-                               mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 1),
+    let config = EncoderConfig(mixer: .mamba, dModel: 16, layers: 2, norm: .rmsnorm, subsampleStrides: [3, 1],
+                               mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 1),
                                vocab: ["<blank>", " ", "a", "b", "c"])
     static let sample = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Resources/samples/sample.wav").path
@@ -62,16 +62,16 @@ final class RecognitionPipelineTests: XCTestCase {
     }
 
     /// The whole stream's finals, joined, equal file transcription, whatever way the bytes arrive; the
-    /// synchronous Recognizer agrees too. Greedy and beam decoding, endpoints splitting utterances.
+    /// synchronous RecognitionStream agrees too. Greedy and beam decoding, endpoints splitting utterances.
     func testStdinStreamEqualsTranscribeForAnyArrival() throws {
         let enc = try makeEncoder()
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.sample)))
         var beamOptions = CTCBeamSearchOptions()
         beamOptions.beamWidth = 4
         for (name, choice) in [("greedy", DecoderChoice.greedy), ("beam", DecoderChoice.beam(lm: nil, options: beamOptions))] {
+            let recognizer = SpeechRecognizer(encoder: enc, decoder: choice, endpoint: endpoint)
             var finals: [Utterance] = []
-            let graph = RecognitionGraph.make(source: FileAudioSource(path: Self.sample), encoder: enc, decoder: choice,
-                                              endpoint: endpoint) { _, u in finals += u.finals }
+            let graph = RecognitionGraph.make(source: FileAudioSource(path: Self.sample), recognizer: recognizer) { _, u in finals += u.finals }
             try graph.run()
             XCTAssertGreaterThanOrEqual(finals.count, 2, "\(name): endpoints split the stream (the test needs several utterances)")
             let reference = Transcript(utterances: finals, duration: 2.99)
@@ -81,25 +81,25 @@ final class RecognitionPipelineTests: XCTestCase {
                 let fd = feedThroughPipe(bytes, seed: seed)
                 let t = try RecognitionGraph.transcribe(
                     source: FileDescriptorAudioSource(fileDescriptor: fd, name: "pipe", readBytes: readBytes),
-                    encoder: enc, decoder: choice, endpoint: endpoint)
+                    recognizer: recognizer)
                 close(fd)
                 XCTAssertEqual(t.text, reference.text, "\(name), seed \(seed)")
                 XCTAssertEqual(t.words, reference.words, "\(name), seed \(seed)")
             }
-            let r = Recognizer(encoder: enc, decoder: choice, endpoint: endpoint)
-            r.accept(try FileAudioDecoder().decode(path: Self.sample))
-            XCTAssertEqual(r.finish().words, reference.words, "\(name): inline recognizer")
-            // one node per stage instead of the fused default: the same result
-            let staged = try RecognitionGraph.transcribe(source: FileAudioSource(path: Self.sample), encoder: enc,
-                                                         decoder: choice, endpoint: endpoint, layout: .staged)
+            let (x, rate) = try AudioFile.read(path: Self.sample)
+            XCTAssertEqual(recognizer.transcribe(samples: x, sampleRate: rate).words, reference.words, "\(name): inline stream")
+            XCTAssertEqual(try recognizer.transcribe(contentsOf: Self.sample).words, reference.words, "\(name): transcribe(contentsOf:)")
+            // one node per part instead of the fused default: the same result
+            let staged = try RecognitionGraph.transcribe(source: FileAudioSource(path: Self.sample), recognizer: recognizer,
+                                                         layout: .staged)
             XCTAssertEqual(staged.words, reference.words, "\(name): staged layout")
         }
     }
 
     func testUnreadableFileSurfacesOneError() {
         let enc = try! RandomWeights.encoder(config, seed: 21)
-        XCTAssertThrowsError(try RecognitionGraph.transcribe(source: FileAudioSource(path: "/nonexistent.wav"), encoder: enc,
-                                                             decoder: .greedy)) { e in
+        XCTAssertThrowsError(try RecognitionGraph.transcribe(source: FileAudioSource(path: "/nonexistent.wav"),
+                                                             recognizer: SpeechRecognizer(encoder: enc))) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent.wav"), "\(e)")
         }
     }
@@ -110,8 +110,8 @@ final class RecognitionPipelineTests: XCTestCase {
         var bytes = Array("RIFF".utf8) + [0xff, 0xff, 0xff, 0xff] + Array("WAVEfmt ".utf8) + [1, 0, 0, 0] // fmt chunk of size 1
         bytes += [UInt8](repeating: 0, count: 64)
         let fd = feedThroughPipe(bytes, seed: 1)
-        XCTAssertThrowsError(try RecognitionGraph.transcribe(source: FileDescriptorAudioSource(fileDescriptor: fd), encoder: enc,
-                                                             decoder: .greedy))
+        XCTAssertThrowsError(try RecognitionGraph.transcribe(source: FileDescriptorAudioSource(fileDescriptor: fd),
+                                                             recognizer: SpeechRecognizer(encoder: enc)))
         close(fd)
     }
 
@@ -123,7 +123,7 @@ final class RecognitionPipelineTests: XCTestCase {
         var rss: [Int: Double] = [:]
         source.onMinute = { m in rss[m] = currentResidentMegabytes() }
         var finals = 0
-        let graph = RecognitionGraph.make(source: source, encoder: enc, decoder: .greedy) { _, u in finals += u.finals.count }
+        let graph = RecognitionGraph.make(source: source, recognizer: SpeechRecognizer(encoder: enc)) { _, u in finals += u.finals.count }
         try graph.run()
         let first = try XCTUnwrap(rss[1]), last = try XCTUnwrap(rss[20])
         print("long stream: RSS after minute 1 \(first) MB, after minute 20 \(last) MB, \(finals) utterances")

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import SSMPipeline
-import SSMSynthesis
+import SSMSpeech
 import SSMTestSupport
 import XCTest
 
@@ -23,7 +23,7 @@ final class SynthesisGraphTests: XCTestCase {
     }
 
     func testAudioStartsBeforeTheTextEnds() throws {
-        let tts = try Synthesizer(directory: Fixtures.path("tts_tiny"))
+        let tts = try SpeechSynthesizer(voice: Fixtures.path("tts_tiny"))
         let texts = ["A first sentence, spoken at once.", "Then a second one."]
         let source = GatedSource(texts)
         var chunks: [[Float]] = []
@@ -34,7 +34,7 @@ final class SynthesisGraphTests: XCTestCase {
         try graph.run()
         XCTAssertTrue(source.waitedOK, "no audio came out before the second line was given")
         XCTAssertGreaterThan(chunks.count, 2)
-        let expected = try texts.flatMap { try tts.synthesizeAll($0) }
+        let expected = try texts.flatMap { try tts.synthesize($0) }
         XCTAssertEqual(Array(chunks.joined()), expected)
     }
 }

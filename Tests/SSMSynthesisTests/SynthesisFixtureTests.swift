@@ -41,7 +41,7 @@ final class SynthesisFixtureTests: XCTestCase {
 
         // mel frames: the recurrent decoder in chunks of random sizes (1 = one step at a time)
         let ref = Fixtures.matrix(fx["mel"]!)
-        let m = tts.config.audio.n_mels
+        let m = tts.config.audio.nMels
         var rng = SeededRandom(seed: 11)
         for maxRows in [1, 16] {
             let st = tts.acoustic.makeState()

@@ -121,7 +121,7 @@ public enum RandomWeights {
 
     public static func encoderTensors(_ c: EncoderConfig, seed: UInt64) -> [String: NamedTensor] {
         var rng = SeededRandom(seed: seed)
-        let d = c.d_model, f = c.n_mels, k = c.subsample_kernel, v = c.vocab.count
+        let d = c.dModel, f = c.nMels, k = c.subsampleKernel, v = c.vocab.count
         var t: [String: NamedTensor] = [
             "feature_norm.mean": NamedTensor(shape: [f], values: rng.normals(f)),
             "feature_norm.std": NamedTensor(shape: [f], values: rng.uniforms(f, 0.5, 2)),
@@ -131,19 +131,19 @@ public enum RandomWeights {
             "subsample.conv2.bias": NamedTensor(shape: [d], values: rng.normals(d, scale: 0.1)),
         ]
         let ln = c.norm == .layernorm
-        for i in 0..<c.n_layers {
+        for i in 0..<c.layers {
             t.merge(RandomWeights.norm(prefix: "layers.\(i).norm", d: d, layerNorm: ln, rng: &rng)) { $1 }
             switch c.mixer {
-            case .s4d: t.merge(RandomWeights.s4d(prefix: "layers.\(i).mixer", h: d, n: c.s4d!.d_state, rng: &rng)) { $1 }
+            case .s4d: t.merge(RandomWeights.s4d(prefix: "layers.\(i).mixer", h: d, n: c.s4d!.dState, rng: &rng)) { $1 }
             case .mamba:
                 let m = c.mamba!
-                t.merge(RandomWeights.mamba(prefix: "layers.\(i).mixer", d: d, n: m.d_state, conv: m.d_conv, expand: m.expand,
+                t.merge(RandomWeights.mamba(prefix: "layers.\(i).mixer", d: d, n: m.dState, conv: m.dConv, expand: m.expand,
                                             dtRank: m.resolvedDtRank(dModel: d), rng: &rng)) { $1 }
             }
-            if c.ffn_mult > 0 {
+            if c.ffnMult > 0 {
                 t.merge(RandomWeights.norm(prefix: "layers.\(i).ffn_norm", d: d, layerNorm: ln, rng: &rng)) { $1 }
-                t.merge(RandomWeights.linear(prefix: "layers.\(i).ffn.fc1", out: c.ffn_mult * d, in: d, bias: true, rng: &rng)) { $1 }
-                t.merge(RandomWeights.linear(prefix: "layers.\(i).ffn.fc2", out: d, in: c.ffn_mult * d, bias: true, rng: &rng)) { $1 }
+                t.merge(RandomWeights.linear(prefix: "layers.\(i).ffn.fc1", out: c.ffnMult * d, in: d, bias: true, rng: &rng)) { $1 }
+                t.merge(RandomWeights.linear(prefix: "layers.\(i).ffn.fc2", out: d, in: c.ffnMult * d, bias: true, rng: &rng)) { $1 }
             }
         }
         t.merge(RandomWeights.norm(prefix: "norm_f", d: d, layerNorm: ln, rng: &rng)) { $1 }
@@ -167,4 +167,10 @@ public func writeInRandomPieces(_ bytes: [UInt8], to fd: Int32, seed: UInt64, ti
         off += w
         if rng.uniform(0, 1) < pauseChance { usleep(UInt32(rng.uniform(0, maxPauseMicros))) }
     }
+}
+
+/// A value shared with another queue or thread (the tests synchronise through semaphores and groups).
+public final class Shared<T>: @unchecked Sendable {
+    public var value: T
+    public init(_ value: T) { self.value = value }
 }

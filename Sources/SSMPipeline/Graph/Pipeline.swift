@@ -125,6 +125,17 @@ extension PipelineSource {
     public var name: String { String(describing: Self.self) }
 }
 
+/// A value handed over to the one node queue that uses it from then on (a node's stage, the source,
+/// the sink's closure). Swift cannot see that hand-off, so this box vouches for it: after `start()`
+/// only that queue touches the value, and the builder keeps no other use of it, except
+/// `PipelineSource.stop()`, which sources must make safe to call from any thread. Results the sink
+/// closure writes into captured variables are visible to the caller after `wait()` returns (the
+/// dispatch group orders them).
+struct Handoff<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 /// Shared by the nodes of one graph: the first error and the cancellation of every channel.
 final class PipelineControl: @unchecked Sendable {
     private let lock = NSLock()
@@ -171,8 +182,10 @@ public struct PipelineBuilder<Output> {
         control.register { next.cancel() }
         let queue = DispatchQueue(label: "\(label).\(stage.name)")
         let group = self.group
+        let node = Handoff(stage)
         let start = {
             queue.async(group: group) {
+                let stage = node.value
                 defer { next.close() }
                 do {
                     while let message = input.receive() {
@@ -207,8 +220,10 @@ public struct PipelineBuilder<Output> {
         let control = self.control
         let queue = DispatchQueue(label: "\(label).sink")
         let group = self.group
+        let handed = Handoff(body)
         let start = {
             queue.async(group: group) {
+                let body = handed.value
                 do {
                     while let message = input.receive() {
                         if case let .data(info, payload) = message { try body(info, payload) }
@@ -242,10 +257,12 @@ public final class Pipeline: @unchecked Sendable {
         let group = DispatchGroup()
         let first = BoundedChannel<PipelineMessage<S.Output>>(capacity: capacity)
         control.register { first.cancel() }
-        control.register { source.stop() }
+        let node = Handoff(source)
+        control.register { node.value.stop() }
         let queue = DispatchQueue(label: "\(label).source.\(source.name)")
         let start = {
             queue.async(group: group) {
+                let source = node.value
                 var index = 0
                 var audioEnd = 0.0
                 do {
@@ -266,7 +283,7 @@ public final class Pipeline: @unchecked Sendable {
             }
         }
         return PipelineBuilder(control: control, group: group, output: first, starters: [start],
-                               stopSource: { source.stop() }, label: label)
+                               stopSource: { node.value.stop() }, label: label)
     }
 
     public func start() {

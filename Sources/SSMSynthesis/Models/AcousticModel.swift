@@ -56,20 +56,20 @@ public final class AcousticModel {
 
     public init(config: TTSConfig, weights store: WeightStore) throws {
         self.config = config
-        let a = config.acoustic, d = a.d_model, m = config.audio.n_mels, e = a.dec_d_model
+        let a = config.acoustic, d = a.dModel, m = config.audio.nMels, e = a.decDModel
         let w = store.scoped("")
         embedding = try w.take("embedding.weight", shape: [config.vocab.count, d])
-        encoder = try (0..<a.enc_layers).map { try PhonemeConvLayer(w.scoped("encoder.\($0)"), dim: d, kernel: a.enc_kernel) }
+        encoder = try (0..<a.encLayers).map { try PhonemeConvLayer(w.scoped("encoder.\($0)"), dim: d, kernel: a.encKernel) }
         encNorm = try Norm(w.scoped("enc_norm"), kind: .layernorm, dim: d)
         projMu = try Linear(w.scoped("proj_mu"), inFeatures: d, outFeatures: m, bias: true)
-        durLayers = try (0..<a.dur_layers).map {
-            try PhonemeConvLayer(w.scoped("duration.layers.\($0)"), dim: d, kernel: a.dur_kernel)
+        durLayers = try (0..<a.durLayers).map {
+            try PhonemeConvLayer(w.scoped("duration.layers.\($0)"), dim: d, kernel: a.durKernel)
         }
         durNorm = try Norm(w.scoped("duration.norm"), kind: .layernorm, dim: d)
         durProj = try Linear(w.scoped("duration.proj"), inFeatures: d, outFeatures: 1, bias: true)
         decIn = try Linear(w.scoped("dec_in"), inFeatures: d + 2, outFeatures: e, bias: true)
         decoder = try BlockStack(w.scoped("dec_layers"), config: BlockStack.Config(
-            mixer: a.dec_mixer, dModel: e, layers: a.dec_layers, norm: .layernorm, ffnMult: a.dec_ffn_mult,
+            mixer: a.decMixer, dModel: e, layers: a.decLayers, norm: .layernorm, ffnMult: a.decFFNMult,
             s4d: a.s4d, mamba: a.mamba))
         decNorm = try Norm(w.scoped("dec_norm"), kind: .layernorm, dim: e)
         decOut = try Linear(w.scoped("dec_out"), inFeatures: e, outFeatures: m, bias: true)
@@ -102,7 +102,7 @@ public final class AcousticModel {
     /// Encoder + duration predictor over token ids `(N)`. `lengthScale` > 1 speaks slower.
     /// Durations: `floor((exp(log_dur) − 1) · lengthScale + 0.5)`, at least 0 (as `durations_from_log`).
     public func prepare(tokens: [Int32], lengthScale: Float = 1) -> Plan {
-        let d = config.acoustic.d_model, n = tokens.count
+        let d = config.acoustic.dModel, n = tokens.count
         var h = Matrix(rows: n, cols: d)
         for (i, t) in tokens.enumerated() {
             for j in 0..<d { h.data[i * d + j] = embedding[Int(t) * d + j] }
@@ -137,9 +137,9 @@ public final class AcousticModel {
             scratch = m.decoder.makeBatchScratch(maxRows: r)
             let b = blocks
             repeated = (0...r).map { Array(repeating: b, count: $0) }
-            input = FloatBuffer(count: r * (a.d_model + 2))
-            x = FloatBuffer(count: r * a.dec_d_model); normed = FloatBuffer(count: r * a.dec_d_model)
-            mel = FloatBuffer(count: r * m.config.audio.n_mels)
+            input = FloatBuffer(count: r * (a.dModel + 2))
+            x = FloatBuffer(count: r * a.decDModel); normed = FloatBuffer(count: r * a.decDModel)
+            mel = FloatBuffer(count: r * m.config.audio.nMels)
         }
         public func reset() { blocks.reset() }
     }
@@ -151,7 +151,7 @@ public final class AcousticModel {
     /// from the plan, not from its own outputs, so a chunk runs its matrices as SGEMMs; the result equals
     /// stepping frame by frame. Allocates nothing per frame.
     public func decode(_ plan: Plan, frames range: Range<Int>, state s: State) {
-        let d = config.acoustic.d_model, e = config.acoustic.dec_d_model, m = config.audio.n_mels
+        let d = config.acoustic.dModel, e = config.acoustic.decDModel, m = config.audio.nMels
         let rows = range.count
         precondition(rows >= 1 && rows <= Self.maxChunk && range.upperBound <= plan.frames, "decoder chunk \(range)")
         let input = s.input.pointer

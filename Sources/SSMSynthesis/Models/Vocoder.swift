@@ -47,7 +47,7 @@ public final class Vocoder {
         self.config = config
         let v = config.vocoder, a = config.audio, c = v.dim
         let w = store.scoped("")
-        embed = try CausalConv1d(w.scoped("embed"), inChannels: a.n_mels, outChannels: c, kernelSize: v.kernel, stride: 1)
+        embed = try CausalConv1d(w.scoped("embed"), inChannels: a.nMels, outChannels: c, kernelSize: v.kernel, stride: 1)
         norm = try Norm(w.scoped("norm"), kind: .layernorm, dim: c)
         blocks = try (0..<v.layers).map { i in
             let bw = w.scoped("blocks.\(i)")
@@ -63,7 +63,7 @@ public final class Vocoder {
         try store.checkAllUsed()
         parameterCount = store.names.reduce(0) { $0 + ((try? store.tensor($1).count) ?? 0) }
 
-        let n = a.n_fft, hop = a.hop
+        let n = a.nFFT, hop = a.hop
         let win = (0..<n).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(n))) }
         window = win
         inverseEnvelope = (0..<hop).map { p in
@@ -72,8 +72,8 @@ public final class Vocoder {
             while q < n { e += win[q] * win[q]; q += hop }
             return 1 / max(e, 1e-3)
         }
-        let floorLog = Float(log(a.mel_floor))
-        let sil = (0..<a.n_mels).map { (floorLog - melMean[$0]) / melStd[$0] }
+        let floorLog = Float(log(a.melFloor))
+        let sil = (0..<a.nMels).map { (floorLog - melMean[$0]) / melStd[$0] }
         silence = sil
         silenceRows = Array((0..<Self.maxChunk).map { _ in sil }.joined())
         let p = State(self)
@@ -112,8 +112,8 @@ public final class Vocoder {
             x = FloatBuffer(count: r * c); y = FloatBuffer(count: r * c)
             hidden = FloatBuffer(count: r * v.config.vocoder.intermediate)
             spec = FloatBuffer(count: r * 2 * a.nFreqs)
-            fft = RealFFT(size: a.n_fft)
-            ola = FloatBuffer(count: a.n_fft)
+            fft = RealFFT(size: a.nFFT)
+            ola = FloatBuffer(count: a.nFFT)
             out = FloatBuffer(count: r * a.hop)
         }
 
@@ -153,7 +153,7 @@ public final class Vocoder {
 
     private func frames(_ mel: UnsafePointer<Float>, rows: Int, state s: State) {
         precondition(rows >= 1 && rows <= Self.maxChunk, "vocoder chunk of \(rows) frames")
-        let c = config.vocoder.dim, a = config.audio, f = a.nFreqs, n = a.n_fft, hop = a.hop, m = a.n_mels
+        let c = config.vocoder.dim, a = config.audio, f = a.nFreqs, n = a.nFFT, hop = a.hop, m = a.nMels
         let x = s.x.pointer, y = s.y.pointer
         for r in 0..<rows { _ = embed.step(mel + r * m, state: s.embed, into: y + r * c) }
         for r in 0..<rows { norm(y + r * c, into: x + r * c) }
@@ -169,7 +169,7 @@ public final class Vocoder {
         }
         for r in 0..<rows { finalNorm(x + r * c, into: y + r * c) }
         head(y, rows: rows, into: s.spec.pointer)
-        let bins = s.fft.output, maxLog = config.vocoder.max_log_magnitude
+        let bins = s.fft.output, maxLog = config.vocoder.maxLogMagnitude
         let ola = s.ola.pointer, scale = 1 / Float(n)
         for r in 0..<rows {
             // spectrum → real frame (FFTW's c2r is unnormalised: divide by n)

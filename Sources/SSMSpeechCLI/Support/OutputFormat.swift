@@ -1,14 +1,15 @@
 import Foundation
+import SSMSpeech
 
 /// Output formats of `ssmspeech transcribe` (README.md, "Using it").
-public enum OutputFormat: String, CaseIterable, Sendable {
+enum OutputFormat: String, CaseIterable, Sendable {
     case text, tsv, json, srt, vtt
 }
 
-/// Renders transcripts in the contract's formats.
-public enum TranscriptFormatter {
+/// Renders transcripts in the formats of Docs/INTERFACE.md.
+enum TranscriptFormatter {
     /// One JSON-escaped string literal.
-    public static func jsonString(_ s: String) -> String {
+    static func jsonString(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -30,7 +31,7 @@ public enum TranscriptFormatter {
     }
 
     /// `{"file":…, "text":…, "duration":s, "words":[{"word":…, "start":s, "end":s}], "rtf":…}` on one line.
-    public static func json(file: String, transcript t: Transcript, rtf: Double) -> String {
+    static func json(file: String, transcript t: Transcript, rtf: Double) -> String {
         "{\"file\":\(jsonString(file)),\"text\":\(jsonString(t.text)),\"duration\":\(number(t.duration)),\"words\":\(wordsJSON(t.words)),\"rtf\":\(number(rtf, 5))}"
     }
 
@@ -41,7 +42,7 @@ public enum TranscriptFormatter {
 
     /// One `stream --json` line: `{"type":"partial"|"final", "text":…, "start":s, "end":s}`; finals also
     /// carry `"words"`.
-    public static func streamEvent(final: Bool, utterance u: Utterance) -> String {
+    static func streamEvent(final: Bool, utterance u: Utterance) -> String {
         let head = "{\"type\":\(final ? "\"final\"" : "\"partial\""),\"text\":\(jsonString(u.text)),\"start\":\(number(u.start)),\"end\":\(number(u.end))"
         return head + (final ? ",\"words\":\(wordsJSON(u.words))}" : "}")
     }
@@ -52,7 +53,7 @@ public enum TranscriptFormatter {
     }
 
     /// Groups words into subtitle cues of at most `maxWords` words or `maxSeconds` seconds.
-    public static func cues(_ t: Transcript, maxWords: Int = 12, maxSeconds: Double = 5) -> [[WordTiming]] {
+    static func cues(_ t: Transcript, maxWords: Int = 12, maxSeconds: Double = 5) -> [[WordTiming]] {
         var cues: [[WordTiming]] = [], cur: [WordTiming] = []
         for w in t.words {
             if let first = cur.first, cur.count >= maxWords || w.end - first.start > maxSeconds {
@@ -65,7 +66,7 @@ public enum TranscriptFormatter {
     }
 
     /// SubRip: numbered cues `HH:MM:SS,mmm --> HH:MM:SS,mmm`, a blank line after each.
-    public static func srt(_ t: Transcript) -> String {
+    static func srt(_ t: Transcript) -> String {
         var out = ""
         for (i, cue) in cues(t).enumerated() {
             out += "\(i + 1)\n\(timestamp(cue.first!.start, separator: ",")) --> \(timestamp(cue.last!.end, separator: ","))\n"
@@ -75,7 +76,7 @@ public enum TranscriptFormatter {
     }
 
     /// WebVTT with word timing as inline `<HH:MM:SS.mmm>` timestamps.
-    public static func vtt(_ t: Transcript) -> String {
+    static func vtt(_ t: Transcript) -> String {
         var out = "WEBVTT\n\n"
         for cue in cues(t) {
             out += "\(timestamp(cue.first!.start, separator: ".")) --> \(timestamp(cue.last!.end, separator: "."))\n"
@@ -86,7 +87,7 @@ public enum TranscriptFormatter {
     }
 
     /// The text written to stdout for one file in `format`.
-    public static func render(_ format: OutputFormat, file: String, transcript t: Transcript, rtf: Double) -> String {
+    static func render(_ format: OutputFormat, file: String, transcript t: Transcript, rtf: Double) -> String {
         switch format {
         case .text: return t.text + "\n"
         case .tsv: return file + "\t" + t.text + "\n"

@@ -1,9 +1,12 @@
 import COpenBLAS
 import Foundation
+import SSMLayers
 import SSMTensor
 
 /// Causal multi-head self-attention with a key/value cache: the transformer baseline against which
-/// the SSM layers' constant per-step cost and memory are measured (Benchmarks/Scaling).
+/// the SSM layers' constant per-step cost and memory are measured (Benchmarks/Scaling). It is a
+/// benchmark baseline, not part of the library (target `SSMBaselines`); its golden test against PyTorch
+/// is `GoldenLayerTests.testCausalAttentionMatchesPyTorch`.
 ///
 /// Reference: PyTorch `torch.nn.MultiheadAttention` (batch_first, causal `attn_mask`), whose parameter
 /// names and shapes are used: `in_proj_weight (3D, D)`, `in_proj_bias (3D)`, `out_proj.weight (D, D)`,

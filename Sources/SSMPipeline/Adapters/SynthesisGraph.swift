@@ -1,43 +1,26 @@
-// SynthesisStages.swift: the nodes of the synthesis graph (text → token ids → samples).
+// SynthesisGraph.swift: the synthesis graph behind `ssmspeech synthesize`, and its two stages.
 
 import Foundation
+import SSMSpeech
 import SSMSynthesis
 
-/// Text to speak: a fixed list, or lines read from a file descriptor (stdin) as they arrive, so a
-/// producer can feed sentences one at a time. Empty lines are skipped.
-public final class TextSource: PipelineSource {
-    enum Input { case texts([String]), lines(FileHandle) }
-    let input: Input
-    private let stopFlag = StopFlag()
-
-    public init(texts: [String]) { input = .texts(texts) }
-    public init(lines handle: FileHandle = .standardInput) { input = .lines(handle) }
-
-    public func run(emit: (String, Double) -> Bool) throws {
-        switch input {
-        case .texts(let texts):
-            for t in texts where !stopFlag.isSet {
-                guard emit(t, 0) else { return }
-            }
-        case .lines(let handle):
-            // One line at a time straight from the descriptor, so nothing waits for a buffer to fill.
-            var pending = Data()
-            while !stopFlag.isSet {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }  // EOF
-                pending.append(chunk)
-                while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...nl)
-                    if !line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { guard emit(line, 0) else { return } }
-                }
-            }
-            let rest = String(decoding: pending, as: UTF8.self)
-            if !rest.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { _ = emit(rest, 0) }
-        }
+/// Assembles the synthesis graph:
+///
+///     text source → FrontEndStage → SpeechStage → sink (samples)
+///
+/// The front end of the next line runs while the speech stage is still speaking the previous one; the
+/// speech stage passes samples on every `chunkFrames` × 10 ms, so output starts after the first frames of
+/// the first utterance rather than after the whole text.
+public enum SynthesisGraph {
+    public static func make<S: PipelineSource>(
+        source: S, synthesizer: SpeechSynthesizer, rate: Float = 1, chunkFrames: Int = 4,
+        sink: @escaping (ChunkInfo, [Float]) throws -> Void
+    ) -> Pipeline where S.Output == String {
+        Pipeline.from(source, capacity: 4)
+            .then(FrontEndStage(frontEnd: synthesizer.engine.frontEnd), capacity: 4)
+            .then(SpeechStage(synthesizer: synthesizer.engine, lengthScale: 1 / rate, chunkFrames: chunkFrames), capacity: 16)
+            .sink(sink)
     }
-
-    public func stop() { stopFlag.set() }
 }
 
 /// Normalisation, clauses, espeak-ng phonemes, token ids: one text in, its utterances out.

@@ -1,6 +1,5 @@
 import Foundation
-import SSMModels
-import SSMSynthesis
+import SSMSpeech
 
 /// Finds a model folder (`config.json` + `model.safetensors`) from a `--model NAME|PATH` argument.
 ///
@@ -8,10 +7,10 @@ import SSMSynthesis
 /// (the name `default` means the model named in `models/DEFAULT`)
 /// the `Resources/` folder next to the executable's package (`.build/<config>/ssmspeech` → `Resources/`),
 /// and `./Resources`.
-public enum ModelLocator {
-    public static let defaultName = "default"
+enum ModelLocator {
+    static let defaultName = "default"
 
-    public static func resourceDirectories() -> [String] {
+    static func resourceDirectories() -> [String] {
         var dirs: [String] = []
         if let env = ProcessInfo.processInfo.environment["SSMSPEECH_RESOURCES"], !env.isEmpty { dirs.append(env) }
         let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
@@ -30,12 +29,12 @@ public enum ModelLocator {
     }
 
     /// The first existing `relativePath` (e.g. "bench/bench.wav") under the resource directories.
-    public static func resource(_ relativePath: String) -> String? {
+    static func resource(_ relativePath: String) -> String? {
         resourceDirectories().map { ($0 as NSString).appendingPathComponent(relativePath) }
             .first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    public static func locate(_ nameOrPath: String?) throws -> String {
+    static func locate(_ nameOrPath: String?) throws -> String {
         try find(nameOrPath, folder: "models", required: "config.json",
                  notAFolder: { ModelError.cannotRead(path: $0, reason: "not a model folder (no config.json)") },
                  notFound: { ModelError.modelNotFound($0, searched: $1) })
@@ -43,7 +42,7 @@ public enum ModelLocator {
 
     /// A voice folder (`config.json`, `acoustic.safetensors`, `vocoder.safetensors`) from `--voice NAME|PATH`:
     /// as `locate`, under `voices/` (the name `default` means the voice named in `voices/DEFAULT`).
-    public static func locateVoice(_ nameOrPath: String?) throws -> String {
+    static func locateVoice(_ nameOrPath: String?) throws -> String {
         try find(nameOrPath, folder: "voices", required: "config.json",
                  notAFolder: { SynthesisError.cannotRead(path: $0, reason: "not a voice folder (no config.json)") },
                  notFound: { SynthesisError.voiceNotFound($0, searched: $1) })

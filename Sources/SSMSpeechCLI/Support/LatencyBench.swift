@@ -3,46 +3,46 @@
 import Dispatch
 import Foundation
 import Histogram
-import SSMAudio
-import SSMModels
+import SSMPipeline
+import SSMSpeech
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The figures `bench` reports. Times in milliseconds; field names are the contract's.
-public struct BenchReport: Codable, Sendable {
-    public var model: String
-    public var audio: String
-    public var audio_seconds: Double
-    public var chunk_size_ms: Int
-    public var realtime: Bool
-    public var threads: Int
+/// The figures `bench` reports (definitions and names: Docs/INTERFACE.md). Times in milliseconds.
+struct BenchReport: Codable, Sendable {
+    var model: String
+    var audio: String
+    var audio_seconds: Double
+    var chunk_size_ms: Int
+    var realtime: Bool
+    var threads: Int
     /// Compute wall time of the whole pipeline ÷ audio duration.
-    public var rtf: Double
-    public var chunk_ms_p50: Double
-    public var chunk_ms_p90: Double
-    public var chunk_ms_p99: Double
-    public var chunk_ms_max: Double
+    var rtf: Double
+    var chunk_ms_p50: Double
+    var chunk_ms_p90: Double
+    var chunk_ms_p99: Double
+    var chunk_ms_max: Double
     /// From the first sample of the first spoken word entering the pipeline to the first non-empty partial.
-    public var first_partial_ms: Double?
+    var first_partial_ms: Double?
     /// Per reference word: from its last sample being fed to its first appearance (final spelling) in a partial.
-    public var emission_ms_p50: Double?
-    public var emission_ms_p90: Double?
+    var emission_ms_p50: Double?
+    var emission_ms_p90: Double?
     /// Reference words recognised exactly (the emission figures are over these).
-    public var emission_words: Int
+    var emission_words: Int
     /// From end of input to the final result.
-    public var final_ms: Double
+    var final_ms: Double
     /// Frame length + output frame + chunk: audio the model must see before it can emit a sample.
-    public var algorithmic_latency_ms: Double
-    public var peak_rss_mb: Double
-    public var params: Int
+    var algorithmic_latency_ms: Double
+    var peak_rss_mb: Double
+    var params: Int
     /// Per-frame weights: "int8" or "float32".
-    public var precision: String
+    var precision: String
     /// The decoder, e.g. "greedy" or "beam 32, LM weight 0.8, word bonus 3.0, unknown word log10 -10.0".
-    public var decoder: String
+    var decoder: String
     /// The recognition graph's layout: "fused" or "staged" (`RecognitionGraph.Layout`).
-    public var graph: String
-    public var text: String
+    var graph: String
+    var text: String
 }
 
 /// Runs the recognition graph over audio held in memory, chunk by chunk, and measures latency.
@@ -52,11 +52,10 @@ public struct BenchReport: Codable, Sendable {
 /// then computed on the audio clock, as if the chunks had arrived at real-time pace (chunk k arrives
 /// when its last sample is recorded; its result is published its measured compute latency later). With
 /// `realtime`, chunks are paced by the wall clock and all times are wall-clock times.
-public enum LatencyBench {
-    public static func run(encoder: Encoder, decoder: DecoderChoice, endpoint: EndpointConfig = .default,
-                           samples: [Float], sampleRate: Int, alignment: [WordTiming]?, chunkMs: Int,
-                           realtime: Bool, modelName: String, audioName: String, threads: Int,
-                           layout: RecognitionGraph.Layout = .fused) throws -> BenchReport {
+enum LatencyBench {
+    static func run(recognizer: SpeechRecognizer, samples: [Float], sampleRate: Int, alignment: [WordTiming]?,
+                    chunkMs: Int, realtime: Bool, audioName: String, threads: Int,
+                    layout: RecognitionGraph.Layout = .fused) throws -> BenchReport {
         let chunkSamples = max(1, sampleRate * chunkMs / 1000)
         let source = MemoryAudioSource(samples: samples, sampleRate: sampleRate, chunkSamples: chunkSamples,
                                        pacing: realtime ? .realtime : .lockstep)
@@ -64,8 +63,7 @@ public enum LatencyBench {
         var records: [Record] = []
         var finals: [Utterance] = []
         var endRecord: Record?
-        let graph = RecognitionGraph.make(source: source, encoder: encoder, decoder: decoder, endpoint: endpoint,
-                                          capacity: 4, layout: layout) { info, update in
+        let graph = RecognitionGraph.make(source: source, recognizer: recognizer, capacity: 4, layout: layout) { info, update in
             let now = DispatchTime.now().uptimeNanoseconds
             finals += update.finals
             let words = finals.flatMap { $0.words.map(\.word) } + (update.partial?.words.map(\.word) ?? [])
@@ -114,22 +112,21 @@ public enum LatencyBench {
         func pct(_ xs: [Double], _ p: Double) -> Double? { // nearest rank
             xs.isEmpty ? nil : xs[max(0, min(xs.count - 1, Int((p / 100 * Double(xs.count)).rounded(.up)) - 1))]
         }
-        let frameMs = Double(encoder.config.subsampling) * 10
         return BenchReport(
-            model: modelName, audio: audioName, audio_seconds: duration, chunk_size_ms: chunkMs, realtime: realtime,
+            model: recognizer.modelName, audio: audioName, audio_seconds: duration, chunk_size_ms: chunkMs, realtime: realtime,
             threads: threads, rtf: Double(computeNs) / 1e9 / duration,
             chunk_ms_p50: Double(hist.valueAtPercentile(50)) / 1000, chunk_ms_p90: Double(hist.valueAtPercentile(90)) / 1000,
             chunk_ms_p99: Double(hist.valueAtPercentile(99)) / 1000, chunk_ms_max: Double(hist.max) / 1000,
             first_partial_ms: firstPartial, emission_ms_p50: pct(emissions, 50), emission_ms_p90: pct(emissions, 90),
             emission_words: emissions.count, final_ms: Double(endRecord.publish - endRecord.arrival) / 1e6,
-            algorithmic_latency_ms: 25 + frameMs + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
-            params: encoder.parameterCount, precision: encoder.precision.rawValue, decoder: decoder.summary,
+            algorithmic_latency_ms: recognizer.algorithmicLatency * 1000 + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
+            params: recognizer.parameterCount, precision: recognizer.precision.rawValue, decoder: recognizer.decoder.summary,
             graph: layout.rawValue, text: finalWords.joined(separator: " "))
     }
 
     /// Pairs (reference index, hypothesis index) of a minimum-edit-distance alignment: matches and
     /// substitutions (insertions and deletions have no partner).
-    public static func alignWords(reference r: [String], hypothesis h: [String]) -> [(Int, Int)] {
+    static func alignWords(reference r: [String], hypothesis h: [String]) -> [(Int, Int)] {
         let n = r.count, m = h.count
         var d = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: n + 1)
         for i in 0...n { d[i][0] = i }
@@ -149,7 +146,7 @@ public enum LatencyBench {
     }
 
     /// Reads a `word<TAB>start<TAB>end` alignment (seconds).
-    public static func readAlignment(path: String) throws -> [WordTiming] {
+    static func readAlignment(path: String) throws -> [WordTiming] {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw AudioError.readFailed(path: path, reason: "cannot read alignment")
@@ -164,7 +161,7 @@ public enum LatencyBench {
     }
 
     /// Peak resident set size of this process so far, in MiB.
-    public static func peakResidentMegabytes() -> Double {
+    static func peakResidentMegabytes() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux

@@ -1,5 +1,5 @@
 import Foundation
-import SSMAudio
+import SSMSpeech
 import SSMSynthesis
 import SSMTensor
 import SSMTestSupport
@@ -41,9 +41,9 @@ extension CommandLineTests {
         let r = try run(["synthesize", "--voice", tinyVoice, "-o", wav, text])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertEqual(r.out, "")
-        XCTAssertEqual(try FileAudioDecoder().info(path: wav).sampleRate, 16_000)
-        let decoded = try FileAudioDecoder().decode(path: wav)  // 16 kHz in, 16 kHz out: no resampling
-        let expected = try Synthesizer(directory: tinyVoice).synthesizeAll(text)
+        let (decoded, rate) = try AudioFile.read(path: wav)
+        XCTAssertEqual(rate, 16_000)
+        let expected = try SpeechSynthesizer(voice: tinyVoice).synthesize(text)
         XCTAssertEqual(decoded.count, expected.count)
         XCTAssertGreaterThan(expected.count, 1600)
         let clipped = expected.map { max(-1, min(1, $0)) }

@@ -157,8 +157,8 @@ final class BadInputCLITests: XCTestCase {
     // MARK: - Inputs
 
     static func makeTinyModel(in dir: URL) throws -> String {
-        let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 1, norm: .rmsnorm, subsample_strides: [3, 1],
-                              mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
+        let c = EncoderConfig(mixer: .mamba, dModel: 16, layers: 1, norm: .rmsnorm, subsampleStrides: [3, 1],
+                              mamba: .init(dState: 4, dConv: 4, expand: 2, dtRank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
         return try RandomWeights.writeModelFolder(c, seed: 11, blankBias: 0.5, at: dir.appendingPathComponent("tiny-model"))
     }
 

@@ -38,16 +38,16 @@ final class CommandLineTests: XCTestCase {
     /// A model folder with random weights: the transcript is gibberish but the whole path runs.
     /// `blankBias` makes the blank likelier, so that the arg-max path pauses and endpoints happen.
     func makeModel(blankBias: Float = 0) throws -> String {
-        let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 1, norm: .rmsnorm,
-                              mamba: .init(d_state: 4, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b"])
+        let c = EncoderConfig(mixer: .mamba, dModel: 16, layers: 1, norm: .rmsnorm,
+                              mamba: .init(dState: 4, dConv: 4, expand: 2, dtRank: 1), vocab: ["<blank>", " ", "a", "b"])
         return try RandomWeights.writeModelFolder(c, seed: 3, blankBias: blankBias, at: tmp.appendingPathComponent("model"))
     }
 
     /// The random model of RecognitionPipelineTests (blank made likelier): on the bundled speech sample
     /// its arg-max path pauses often enough for several endpoints at 0.09 s.
     func makeSpeechModel() throws -> String {
-        let c = EncoderConfig(mixer: .mamba, d_model: 16, n_layers: 2, norm: .rmsnorm, subsample_strides: [3, 1],
-                              mamba: .init(d_state: 8, d_conv: 4, expand: 2, dt_rank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
+        let c = EncoderConfig(mixer: .mamba, dModel: 16, layers: 2, norm: .rmsnorm, subsampleStrides: [3, 1],
+                              mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 1), vocab: ["<blank>", " ", "a", "b", "c"])
         return try RandomWeights.writeModelFolder(c, seed: 21, blankBias: 1.0, at: tmp.appendingPathComponent("speech-model"))
     }
 
@@ -162,7 +162,7 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
-    /// `bench --json` reports every figure of the contract on the bundled recording and alignment.
+    /// `bench --json` reports every figure of Docs/INTERFACE.md on the bundled recording and alignment.
     func testBenchJSON() throws {
         let model = try makeSpeechModel()
         let r = try run(["bench", "--model", model, "--json", "--chunk-ms", "160"])

@@ -1,7 +1,10 @@
-// RecognitionStages.swift: resample → log-mel → encoder (recurrent) → CTC with endpointing.
+// RecognitionParts.swift: the four parts of a recognition stream, in order:
+// resample → log-mel → encoder (recurrent) → CTC decoding with endpointing.
 //
-// Each stage is a plain class usable on its own (the synchronous `Recognizer` chains them inline)
-// or as a node of a `Pipeline` (transcribe, stream, bench).
+// Each part is a plain class with `process` (one chunk in, its output out) and `flush` (end of input).
+// `RecognitionStream` chains them inline; the pipeline module (SSMPipeline) can also run each one as
+// a node of its own (its "staged" layout). Dimension letters: T feature frames, F mel bins, L encoder
+// output frames, V vocabulary symbols.
 
 import Foundation
 import SSMAudio
@@ -10,45 +13,74 @@ import SSMFeatures
 import SSMModels
 import SSMTensor
 
-/// Source-rate mono audio → 16 kHz (libsoxr; output independent of the block split).
-public final class ResampleStage: PipelineStage {
+/// Mono samples at the rate of their source.
+public struct AudioBlock: Sendable {
+    public var samples: [Float]
+    public var sampleRate: Int
+    public init(samples: [Float], sampleRate: Int) { self.samples = samples; self.sampleRate = sampleRate }
+}
+
+/// Source-rate mono audio → 16 kHz (libsoxr; the output does not depend on how the input is split).
+///
+/// The rate may differ from block to block: when it changes, what the old resampler still holds is
+/// flushed and a new one starts. A rate outside `AudioLimits.sampleRates` (8 kHz … 768 kHz) is a
+/// programming error and stops the program with a message naming the rate; the file and stdin readers
+/// reject such rates with an error before any audio gets here.
+public final class ResampleStage {
     public let outputRate: Int
     private var resampler: Resampler?
     private var out = [Float]()
 
     public init(outputRate: Int = FeatureConfig.logmelV1.sampleRate) { self.outputRate = outputRate }
 
-    public func process(_ block: AudioBlock) throws -> [Float] {
-        if resampler == nil { resampler = try Resampler(inputRate: block.sampleRate, outputRate: outputRate) }
-        guard let r = resampler, r.inputRate == block.sampleRate else {
-            throw AudioError.invalidArgument("sample rate changed mid-stream (\(resampler!.inputRate) Hz → \(block.sampleRate) Hz)")
-        }
+    /// The input rate of the current resampler (nil before the first block).
+    public var inputRate: Int? { resampler?.inputRate }
+
+    public func process(_ block: AudioBlock) -> [Float] {
         out.removeAll(keepingCapacity: true)
-        try r.process(block.samples, into: &out)
+        if let r = resampler, r.inputRate != block.sampleRate {
+            Self.checked { try r.flush(into: &out) }
+            resampler = nil
+        }
+        if resampler == nil {
+            precondition(AudioLimits.sampleRates.contains(block.sampleRate),
+                         "sample rate \(block.sampleRate) Hz is outside \(AudioLimits.sampleRates) Hz")
+            resampler = Self.checked { try Resampler(inputRate: block.sampleRate, outputRate: outputRate) }
+        }
+        let r = resampler!
+        Self.checked { try r.process(block.samples, into: &out) }
         return out
     }
 
-    public func flush() throws -> [Float] {
-        guard let r = resampler else { return [] }
+    public func flush() -> [Float] {
         out.removeAll(keepingCapacity: true)
-        try r.flush(into: &out)
+        if let r = resampler { Self.checked { try r.flush(into: &out) } }
+        resampler = nil
         return out
+    }
+
+    /// Forgets the stream (the next block starts a new resampler).
+    public func reset() { resampler = nil }
+
+    /// libsoxr fails only on invalid rates (excluded above) or out of memory.
+    private static func checked<T>(_ body: () throws -> T) -> T {
+        do { return try body() } catch { fatalError("resampler: \(error)") }
     }
 }
 
 /// 16 kHz samples → log-mel frames `(T, F)` (T may be 0 for a short chunk; chunking-invariant).
-public final class FeatureStage: PipelineStage {
+public final class FeatureStage {
     public let extractor: LogMelExtractor
     public init(config: FeatureConfig = .logmelV1) { extractor = LogMelExtractor(config: config) }
-    public func process(_ samples: [Float]) throws -> Matrix { extractor.accept(samples) }
+    public func process(_ samples: [Float]) -> Matrix { extractor.accept(samples) }
     /// The features use no padding: nothing is held back at the end.
-    public func flush() throws -> Matrix { Matrix(rows: 0, cols: extractor.config.melBins) }
+    public func flush() -> Matrix { Matrix(rows: 0, cols: extractor.config.melBins) }
     public func reset() { extractor.reset() }
 }
 
 /// Log-mel frames `(T, F)` → CTC logits `(L, V)`, stepping the encoder in recurrent mode; the
 /// recurrent state is all that lives from chunk to chunk.
-public final class EncoderStage: PipelineStage {
+public final class EncoderStage {
     public let encoder: Encoder
     public let state: Encoder.State
 
@@ -57,7 +89,7 @@ public final class EncoderStage: PipelineStage {
         state = encoder.makeState()
     }
 
-    public func process(_ frames: Matrix) throws -> Matrix {
+    public func process(_ frames: Matrix) -> Matrix {
         FloatingPoint.enableFlushToZero() // per thread: the node's queue may run on any worker thread
         let v = encoder.vocabularySize
         var logits = Matrix(rows: 0, cols: v)
@@ -71,52 +103,16 @@ public final class EncoderStage: PipelineStage {
         return logits
     }
 
-    public func flush() throws -> Matrix { Matrix(rows: 0, cols: encoder.vocabularySize) }
+    public func flush() -> Matrix { Matrix(rows: 0, cols: encoder.vocabularySize) }
     public func reset() { state.reset() }
-}
-
-/// One utterance: the text between two endpoints, with absolute times in the stream.
-public struct Utterance: Equatable, Sendable {
-    public var text: String
-    public var words: [WordTiming]
-    /// Seconds from the start of the stream: the first word's start, and the end of the utterance's
-    /// audio (the endpoint, or the end of the audio seen so far for a partial).
-    public var start: Double
-    public var end: Double
-    public init(text: String, words: [WordTiming], start: Double, end: Double) {
-        self.text = text; self.words = words; self.start = start; self.end = end
-    }
-}
-
-/// What the CTC stage publishes for each chunk: utterances closed by an endpoint in this chunk, and
-/// the hypothesis of the utterance still open (nil when it is empty).
-public struct RecognitionUpdate: Sendable {
-    public var finals: [Utterance]
-    public var partial: Utterance?
-    public init(finals: [Utterance] = [], partial: Utterance? = nil) { self.finals = finals; self.partial = partial }
-}
-
-/// When an utterance ends.
-public struct EndpointConfig: Sendable, Equatable {
-    /// An utterance that has speech ends after this many seconds without a non-blank CTC frame;
-    /// 0 disables endpointing (one utterance per stream).
-    public var trailingSilence: Double
-    /// An utterance is cut after this many seconds even without a pause (0: never), so that a stream
-    /// that never pauses (music, noise) still keeps memory bounded and produces finals.
-    public var maxUtterance: Double
-    public init(trailingSilence: Double = 0.8, maxUtterance: Double = 30) {
-        self.trailingSilence = trailingSilence
-        self.maxUtterance = maxUtterance
-    }
-    public static let `default` = EndpointConfig()
 }
 
 /// CTC logits → partial hypotheses and final utterances. Endpointing looks at the arg-max path (a
 /// frame is speech when its best symbol is not the blank), so it behaves the same for greedy and
 /// beam decoding. The encoder state is not reset at an endpoint, so cutting a stream into
-/// utterances does not change the acoustics, and `transcribe` (which uses this same stage) gives the
+/// utterances does not change the acoustics, and `transcribe` (which uses this same part) gives the
 /// same text as `stream`.
-public final class CTCStage: PipelineStage {
+public final class CTCStage {
     public let vocabulary: [String]
     /// Seconds of audio per encoder output frame.
     public let frameDuration: Double
@@ -138,11 +134,11 @@ public final class CTCStage: PipelineStage {
     }
 
     public convenience init(encoder: Encoder, decoder: DecoderChoice, endpoint: EndpointConfig = .default) {
-        self.init(vocabulary: encoder.config.vocab, frameDuration: Recognizer.frameDuration(of: encoder),
+        self.init(vocabulary: encoder.config.vocab, frameDuration: encoder.frameDuration,
                   decoder: decoder, endpoint: endpoint)
     }
 
-    public func process(_ logits: Matrix) throws -> RecognitionUpdate {
+    public func process(_ logits: Matrix) -> RecognitionUpdate {
         var update = RecognitionUpdate()
         logits.data.withUnsafeBufferPointer { p in
             for t in 0..<logits.rows {
@@ -167,7 +163,7 @@ public final class CTCStage: PipelineStage {
     }
 
     /// End of stream: the open utterance becomes final (if it has words).
-    public func flush() throws -> RecognitionUpdate {
+    public func flush() -> RecognitionUpdate {
         RecognitionUpdate(finals: closeUtterance().map { [$0] } ?? [], partial: nil)
     }
 
@@ -187,9 +183,16 @@ public final class CTCStage: PipelineStage {
 
     private func utterance(_ tokens: [EmittedToken]) -> Utterance {
         let offset = Double(utteranceStart) * frameDuration
-        let t = Recognizer.transcript(tokens, vocab: vocabulary, frameDuration: frameDuration,
-                                      duration: Double(frames - utteranceStart) * frameDuration)
+        let t = Transcript(tokens: tokens, vocabulary: vocabulary, frameDuration: frameDuration,
+                           duration: Double(frames - utteranceStart) * frameDuration)
         let words = t.words.map { WordTiming(word: $0.word, start: $0.start + offset, end: $0.end + offset) }
         return Utterance(text: t.text, words: words, start: words.first?.start ?? offset, end: Double(frames) * frameDuration)
+    }
+}
+
+extension Encoder {
+    /// Seconds of audio per encoder output frame (feature hop × subsampling).
+    public var frameDuration: Double {
+        Double(FeatureConfig.logmelV1.hopLength * config.subsampling) / Double(FeatureConfig.logmelV1.sampleRate)
     }
 }

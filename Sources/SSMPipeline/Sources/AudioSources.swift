@@ -3,16 +3,10 @@
 import Dispatch
 import Foundation
 import SSMAudio
+import SSMSpeech
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Mono samples at the source's own rate (the resample stage brings them to 16 kHz).
-public struct AudioBlock: Sendable {
-    public var samples: [Float]
-    public var sampleRate: Int
-    public init(samples: [Float], sampleRate: Int) { self.samples = samples; self.sampleRate = sampleRate }
-}
 
 /// A thread-safe stop flag shared by a running source and whoever asks it to stop.
 final class StopFlag: @unchecked Sendable {
@@ -22,7 +16,8 @@ final class StopFlag: @unchecked Sendable {
     func set() { lock.lock(); value = true; lock.unlock() }
 }
 
-/// Any file libsndfile reads, decoded block by block (never held whole), mixed down to mono.
+/// Any file libsndfile reads, decoded block by block (never held whole), mixed down to mono, as
+/// `AudioBlock`s at the file's own rate (the recognition stream resamples them).
 public final class FileAudioSource: PipelineSource {
     public let path: String
     public let blockFrames: Int
@@ -70,6 +65,11 @@ public final class FileDescriptorAudioSource: PipelineSource {
         sourceName = name
         self.format = format
         self.readBytes = max(1, readBytes)
+    }
+
+    /// Throws (a one-line `AudioError`) unless `format` is a raw PCM format this source can read.
+    public static func validate(_ format: RawPCMFormat) throws {
+        _ = try PCMStreamParser(format: format)
     }
 
     public func run(emit: (AudioBlock, Double) -> Bool) throws {

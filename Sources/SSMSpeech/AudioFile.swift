@@ -1,0 +1,47 @@
+// AudioFile.swift: audio files in and out, for embedders (wraps SSMAudio's libsndfile reader and WAV writers).
+
+import Foundation
+import SSMAudio
+
+/// Reading and writing audio files.
+public enum AudioFile {
+    /// Source frames read per block.
+    public static let blockFrames = 16_384
+
+    /// Calls `body` with each block of `path` mixed down to mono, at the file's own rate, never holding
+    /// the whole file. Any format libsndfile reads; rates 8 kHz … 768 kHz.
+    public static func forEachBlock(path: String, blockFrames: Int = blockFrames,
+                                    _ body: (_ samples: [Float], _ sampleRate: Int) throws -> Void) throws {
+        let file = try SoundFile(path: path)
+        defer { file.close() }
+        var scratch = [Float](), mono = [Float]()
+        while true {
+            mono.removeAll(keepingCapacity: true)
+            guard try file.readMono(appendingTo: &mono, scratch: &scratch, maxFrames: max(1, blockFrames)) > 0 else { return }
+            try body(mono, file.sampleRate)
+        }
+    }
+
+    /// The whole file as mono samples, at its own rate or, given `sampleRate`, resampled to it
+    /// (libsoxr, the recognizer's resampler).
+    public static func read(path: String, sampleRate target: Int? = nil) throws -> (samples: [Float], sampleRate: Int) {
+        var all = [Float](), rate = try SoundFile(path: path).sampleRate
+        var resampler: Resampler?
+        if let target, target != rate {
+            try AudioLimits.validate(sampleRate: target, channels: 1, source: "requested rate")
+            resampler = try Resampler(inputRate: rate, outputRate: target)
+        }
+        try forEachBlock(path: path) { block, _ in
+            if let r = resampler { try r.process(block, into: &all) } else { all += block }
+        }
+        if let r = resampler { try r.flush(into: &all); rate = r.outputRate }
+        return (all, rate)
+    }
+
+    /// Writes mono samples as a 16-bit WAV file.
+    public static func writeWAV(path: String, samples: [Float], sampleRate: Int) throws {
+        let w = try WAVFileWriter(path: path, sampleRate: sampleRate)
+        try samples.withUnsafeBufferPointer { try w.write($0) }
+        try w.finish()
+    }
+}

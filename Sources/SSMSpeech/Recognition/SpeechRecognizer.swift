@@ -1,0 +1,138 @@
+// SpeechRecognizer.swift: the front door for recognition. Loads a model folder the way the command
+// line does and hands out streams.
+
+import Foundation
+import SSMAudio
+import SSMDecoding
+import SSMFeatures
+import SSMModels
+import SSMTensor
+
+/// How a `SpeechRecognizer` loads and decodes. The defaults are the command line's: int8 weights and
+/// a beam search with the model's language model, each beam setting taken from the model folder's
+/// `decoding.json` unless set here.
+public struct RecognizerOptions: Sendable, Equatable {
+    public enum Decoding: String, Sendable, CaseIterable {
+        /// Arg-max per frame: fastest, no language model, partials that never change.
+        case greedy
+        /// Prefix beam search with word n-gram shallow fusion.
+        case beam
+    }
+
+    /// Weights of the per-frame matrix products: `.int8` (quantised when the model loads, about 5×
+    /// faster, same accuracy) or `.float32` (as trained; reproduces the PyTorch reference to 1e-5).
+    public var precision: MatrixPrecision = .int8
+    public var decoding: Decoding = .beam
+    /// ARPA language model for the beam search. nil: `decoding.json`'s `lm`, else `lm.arpa` in the
+    /// model folder, else none.
+    public var languageModel: String?
+    /// nil: `decoding.json`'s value, else the built-in default (8).
+    public var beamWidth: Int?
+    /// Language-model weight of shallow fusion. nil: `decoding.json`, else 0.5.
+    public var lmWeight: Float?
+    /// Word insertion bonus. nil: `decoding.json`, else 1.0. Ignored (0) without a language model.
+    public var wordBonus: Float?
+    /// log10 probability of a word the LM does not know. nil: `decoding.json`, else the LM's `<unk>`.
+    public var unknownWordLog10: Float?
+    /// Partials show only the words on which all beam hypotheses within this many nats of the best
+    /// agree (0: the best hypothesis as it is; `.infinity`: never take a word back).
+    public var partialMargin: Double = CTCBeamSearchOptions().partialMargin
+    /// When an utterance ends (trailing silence 0.8 s, at most 30 s).
+    public var endpoint: EndpointConfig = .default
+
+    public init() {}
+}
+
+/// Speech recognition with a streaming state-space-model encoder.
+///
+///     let recognizer = try SpeechRecognizer(model: "Resources/models/mamba-30ms")
+///     print(try recognizer.transcribe(contentsOf: "speech.wav").text)
+///
+/// One recognizer holds the weights and can be shared by any number of threads; each stream of
+/// audio gets its own `RecognitionStream` (`makeStream()`), which holds the recurrent state.
+public final class SpeechRecognizer: @unchecked Sendable {
+    // @unchecked: every stored property is immutable after init; the encoder's weights and the
+    // language model are only read, and all per-stream state lives in RecognitionStream.
+
+    /// The model folder, when the recognizer was loaded from one.
+    public let model: ModelFolder?
+    /// The encoder (weights, config); shared read-only by all streams.
+    public let encoder: Encoder
+    /// The decoder every stream uses.
+    public let decoder: DecoderChoice
+    public let endpoint: EndpointConfig
+
+    /// Loads the model folder at `path` (config.json, model.safetensors, optional decoding.json and
+    /// language model) as `ssmspeech transcribe --model PATH` does.
+    public convenience init(model path: String, options: RecognizerOptions = RecognizerOptions()) throws {
+        try self.init(model: ModelFolder(path: path), options: options)
+    }
+
+    public init(model folder: ModelFolder, options: RecognizerOptions = RecognizerOptions()) throws {
+        if let beam = options.beamWidth, beam < 1 {
+            throw LMError.badSettings(path: folder.decodingPath, reason: "beam width must be at least 1, got \(beam)")
+        }
+        model = folder
+        encoder = try Encoder(folder: folder, precision: options.precision)
+        decoder = try Self.decoder(for: folder, options: options)
+        endpoint = options.endpoint
+    }
+
+    /// A recognizer around an encoder already in memory (tests, models built in code).
+    public init(encoder: Encoder, decoder: DecoderChoice = .greedy, endpoint: EndpointConfig = .default) {
+        model = nil
+        self.encoder = encoder
+        self.decoder = decoder
+        self.endpoint = endpoint
+    }
+
+    /// The decoder `options` ask for with this model folder. Each beam setting is the option if set,
+    /// else the folder's `decoding.json`, else the built-in default; the LM is the option, else
+    /// decoding.json's `lm`, else `lm.arpa` in the folder, else none.
+    public static func decoder(for folder: ModelFolder, options: RecognizerOptions) throws -> DecoderChoice {
+        guard options.decoding == .beam else { return .greedy }
+        let tuned = try DecoderSettings.load(path: folder.decodingPath)
+        let bundled = FileManager.default.fileExists(atPath: folder.bundledLMPath) ? folder.bundledLMPath : nil
+        let path = options.languageModel ?? tuned.lmPath(modelDirectory: folder.path) ?? bundled
+        let lm = try path.map { try NGramLM(contentsOf: $0) }
+        var o = CTCBeamSearchOptions()
+        o.beamWidth = options.beamWidth ?? tuned.beam ?? o.beamWidth
+        o.alpha = options.lmWeight ?? tuned.lmWeight ?? o.alpha
+        o.beta = lm == nil ? 0 : (options.wordBonus ?? tuned.wordBonus ?? o.beta)
+        o.unknownWordLogProb = (options.unknownWordLog10 ?? tuned.unknownWordLog10).map { $0 * Float(M_LN10) }
+        o.partialMargin = options.partialMargin
+        return .beam(lm: lm, options: o)
+    }
+
+    /// A new stream (its own recurrent state, decoder and endpointing).
+    public func makeStream() -> RecognitionStream { RecognitionStream(recognizer: self) }
+
+    /// Transcribes an audio file (any format libsndfile reads, 8 kHz … 768 kHz, any channel count,
+    /// mixed to mono), read block by block and streamed exactly as `makeStream()` would.
+    public func transcribe(contentsOf path: String) throws -> Transcript {
+        let stream = makeStream()
+        try AudioFile.forEachBlock(path: path) { stream.accept(samples: $0, sampleRate: $1) }
+        return stream.finish()
+    }
+
+    /// Transcribes mono samples at `sampleRate` (8 kHz … 768 kHz).
+    public func transcribe(samples: [Float], sampleRate: Int = 16_000) -> Transcript {
+        let stream = makeStream()
+        stream.accept(samples: samples, sampleRate: sampleRate)
+        return stream.finish()
+    }
+
+    // MARK: What reports show
+
+    /// The model folder's name ("mamba-30ms"), or "in-memory".
+    public var modelName: String { model?.name ?? "in-memory" }
+    public var parameterCount: Int { encoder.parameterCount }
+    public var precision: MatrixPrecision { encoder.precision }
+    /// Seconds of audio per output frame of the encoder.
+    public var frameDuration: Double { encoder.frameDuration }
+    /// Audio the model must see before it can emit anything, in seconds: the feature window (25 ms)
+    /// plus one output frame.
+    public var algorithmicLatency: Double {
+        Double(FeatureConfig.logmelV1.windowLength) / Double(FeatureConfig.logmelV1.sampleRate) + frameDuration
+    }
+}

@@ -1,0 +1,51 @@
+// SSMSpeech: the one module an application imports.
+//
+//     import SSMSpeech
+//
+//     let recognizer = try SpeechRecognizer(model: "Resources/models/mamba-30ms")
+//     print(try recognizer.transcribe(contentsOf: "speech.wav").text)
+//
+// - `SpeechRecognizer` (shareable) loads a model folder as the command line does; `makeStream()`
+//   gives a `RecognitionStream` that takes audio at any rate, chunk by chunk, with partial results
+//   and endpointing; `transcribe(contentsOf:)` / `transcribe(samples:sampleRate:)` do a whole file or
+//   buffer.
+// - `SpeechSynthesizer` (shareable) speaks text: whole (`synthesize`), or streamed as an
+//   `AsyncThrowingStream` of sample chunks (`speak`).
+// - `AudioFile` reads any file libsndfile reads and writes WAV.
+//
+// The engine modules below this one (SSMAudio, SSMFeatures, SSMTensor, SSMLayers, SSMModels,
+// SSMDecoding, SSMSynthesis) stay importable for those who build their own models; the names an
+// application needs from them are re-exported here. Docs/ARCHITECTURE.md has the module map.
+
+import SSMAudio
+import SSMDecoding
+import SSMModels
+import SSMSynthesis
+import SSMTensor
+
+// Errors, one type per module, each with a one-line description naming the file at fault.
+public typealias AudioError = SSMAudio.AudioError
+public typealias ModelError = SSMModels.ModelError
+public typealias WeightError = SSMTensor.WeightError
+public typealias LMError = SSMDecoding.LMError
+public typealias SynthesisError = SSMSynthesis.SynthesisError
+
+// Model and voice folders, weight precision.
+public typealias ModelFolder = SSMModels.ModelFolder
+public typealias VoiceFolder = SSMSynthesis.VoiceFolder
+public typealias MatrixPrecision = SSMTensor.MatrixPrecision
+
+// Raw audio formats (stdin readers) and audio writers.
+public typealias RawPCMFormat = SSMAudio.RawPCMFormat
+public typealias PCMEncoding = SSMAudio.PCMEncoding
+public typealias AudioLimits = SSMAudio.AudioLimits
+public typealias AudioSink = SSMAudio.AudioSink
+public typealias WAVFileWriter = SSMAudio.WAVFileWriter
+public typealias WAVStreamWriter = SSMAudio.WAVStreamWriter
+
+/// Process-wide compute settings.
+public enum Compute {
+    /// Threads OpenBLAS may use for one matrix product. 1 (the default) is fastest for streaming,
+    /// whose matrices are small; use more streams, not more threads, to fill the cores.
+    public static func setThreads(_ n: Int) { BLAS.setThreads(max(1, n)) }
+}
