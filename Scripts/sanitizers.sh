@@ -5,9 +5,11 @@
 #
 #   asan: `swift build --build-tests --sanitize=address` in .build-asan, then `swift test` over the whole
 #         suite and the fuzz seed corpus replay (SSMSANITIZE_ASAN_FILTER=regex narrows the tests, e.g.
-#         'SSMAudioTests|SSMModelsTests|SSMPipelineTests', and skips the replay).
-#   tsan: `--sanitize=thread` in .build-tsan, the Dispatch pipeline's tests: SSMPipelineTests and the
-#         DispatchIO stdin source in SSMAudioTests.StreamingInputTests (SSMSANITIZE_TSAN_FILTER overrides).
+#         'SSMAudioTests|SSMModelsTests|SSMSpeechCLITests', and skips the replay).
+#   tsan: `--sanitize=thread` in .build-tsan, the tests with threads: the Dispatch pipeline
+#         (SSMPipelineTests), the front door's shared recognizer and background synthesis (SSMSpeechTests)
+#         and the command line's stdin, signal and parallel-file paths (SSMSpeechCLITests)
+#         (SSMSANITIZE_TSAN_FILTER overrides).
 #
 # Every process writes its reports to a log file (ASAN_OPTIONS/TSAN_OPTIONS log_path), the test runner
 # and the `ssmspeech` binaries the CLI tests start alike, so a report in a child process counts even when
@@ -77,7 +79,7 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
   run_one asan address .build-asan "${SSMSANITIZE_ASAN_FILTER:-}"
 fi
 if [ "$what" = tsan ] || [ "$what" = all ]; then
-  run_one tsan thread .build-tsan "${SSMSANITIZE_TSAN_FILTER:-SSMPipelineTests|StreamingInputTests}"
+  run_one tsan thread .build-tsan "${SSMSANITIZE_TSAN_FILTER:-SSMPipelineTests|SSMSpeechTests|SSMSpeechCLITests}"
 fi
 echo "== sanitizer summary" >&2
 for line in "${summary[@]}"; do echo "  $line" >&2; done

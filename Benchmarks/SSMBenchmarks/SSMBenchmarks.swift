@@ -245,7 +245,7 @@ func transcribeSample() -> String {
     recognitionStream.reset()
     var i = 0
     while i < audio.count {
-        recognitionStream.accept(samples: Array(audio[i..<min(audio.count, i + chunk)]))
+        recognitionStream.accept(samples: Array(audio[i..<min(audio.count, i + chunk)]), sampleRate: 16_000)
         i += chunk
     }
     return recognitionStream.finish().text

@@ -6,10 +6,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-swift build --package-path Examples/EmbedSSMSpeech 2>&1 | grep -E "error|warning: |Compiling embed|Build" || true
+log="${TMPDIR:-/tmp}/embed-ssmspeech-build.log"
+swift build --package-path Examples/EmbedSSMSpeech > "$log" 2>&1 || { cat "$log"; echo "FAIL: the example does not build"; exit 1; }
+grep -E "warning: |Build complete" "$log" || true
 bin="$(swift build --package-path Examples/EmbedSSMSpeech --show-bin-path)/embed-ssmspeech"
 out="$("$bin")"
-cli="$("${SSMSPEECH_BIN:-.build/release/ssmspeech}" transcribe Resources/samples/sample.wav)"
+cli="$("${SSMSPEECH_BIN:-.build/release/ssmspeech}" transcribe --model Resources/models/mamba-30ms Resources/samples/sample.wav)"
 echo "command line: $cli"
 echo "$out" | grep -v '^partial:'
 whole="$(echo "$out" | sed -n 1p)"

@@ -190,8 +190,9 @@ final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
         mixers.withUnsafeBufferPointer { mp in
             for (i, b) in blocks.enumerated() {
                 b.norm(h, into: s.normed.pointer)
-                // The states were made by `makeMixerStates` of this object, so they are `M.State`.
-                mp[i].step(s.normed.pointer, state: unsafeDowncast(s.mixers[i], to: M.State.self), into: s.mixed.pointer)
+                // A state made by another stack (another mixer kind) is a programming error: trap, as before.
+                guard let st = s.mixers[i] as? M.State else { preconditionFailure("block state does not match its layers") }
+                mp[i].step(s.normed.pointer, state: st, into: s.mixed.pointer)
                 for j in 0..<d { h[j] += s.mixed[j] }
                 if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
                     fn(h, into: s.normed.pointer)
@@ -217,7 +218,7 @@ final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
 
     func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch) {
         let d = dModel, rows = states.count
-        let batch = unsafeDowncast(sc.mixer, to: Batch.self)
+        guard let batch = sc.mixer as? Batch else { preconditionFailure("batch scratch does not match the blocks") }
         if !sc.rebind(states) {
             batch.states = (0..<mixers.count).map { i in states.map { $0.mixers[i] as! M.State } }
         }

@@ -25,17 +25,19 @@ public enum AudioFile {
     /// The whole file as mono samples, at its own rate or, given `sampleRate`, resampled to it
     /// (libsoxr, the recognizer's resampler).
     public static func read(path: String, sampleRate target: Int? = nil) throws -> (samples: [Float], sampleRate: Int) {
-        var all = [Float](), rate = try SoundFile(path: path).sampleRate
-        var resampler: Resampler?
-        if let target, target != rate {
-            try AudioLimits.validate(sampleRate: target, channels: 1, source: "requested rate")
-            resampler = try Resampler(inputRate: rate, outputRate: target)
+        if let target { try AudioLimits.validate(sampleRate: target, channels: 1, source: "requested rate") }
+        // One open of the file (it may be a pipe): the rate comes with the first block.
+        let file = try SoundFile(path: path)
+        defer { file.close() }
+        var all = [Float](), mono = [Float](), scratch = [Float]()
+        let resampler = try target.flatMap { $0 == file.sampleRate ? nil : try Resampler(inputRate: file.sampleRate, outputRate: $0) }
+        while true {
+            mono.removeAll(keepingCapacity: true)
+            guard try file.readMono(appendingTo: &mono, scratch: &scratch, maxFrames: blockFrames) > 0 else { break }
+            if let r = resampler { try r.process(mono, into: &all) } else { all += mono }
         }
-        try forEachBlock(path: path) { block, _ in
-            if let r = resampler { try r.process(block, into: &all) } else { all += block }
-        }
-        if let r = resampler { try r.flush(into: &all); rate = r.outputRate }
-        return (all, rate)
+        if let r = resampler { try r.flush(into: &all) }
+        return (all, resampler?.outputRate ?? file.sampleRate)
     }
 
     /// Writes mono samples as a 16-bit WAV file.

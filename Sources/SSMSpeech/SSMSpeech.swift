@@ -10,7 +10,7 @@
 //   and endpointing; `transcribe(contentsOf:)` / `transcribe(samples:sampleRate:)` do a whole file or
 //   buffer.
 // - `SpeechSynthesizer` (shareable) speaks text: whole (`synthesize`), or streamed as an
-//   `AsyncThrowingStream` of sample chunks (`speak`).
+//   asynchronous sequence of sample chunks (`speak`), with back-pressure.
 // - `AudioFile` reads any file libsndfile reads and writes WAV.
 //
 // The engine modules below this one (SSMAudio, SSMFeatures, SSMTensor, SSMLayers, SSMModels,
@@ -23,7 +23,8 @@ import SSMModels
 import SSMSynthesis
 import SSMTensor
 
-// Errors, one type per module, each with a one-line description naming the file at fault.
+// Errors, one type per module, each with a one-line description naming the file at fault
+// (`SpeechError`, this module's own, is in Recognition/SpeechRecognizer.swift).
 public typealias AudioError = SSMAudio.AudioError
 public typealias ModelError = SSMModels.ModelError
 public typealias WeightError = SSMTensor.WeightError
@@ -35,9 +36,13 @@ public typealias ModelFolder = SSMModels.ModelFolder
 public typealias VoiceFolder = SSMSynthesis.VoiceFolder
 public typealias MatrixPrecision = SSMTensor.MatrixPrecision
 
-// Raw audio formats (stdin readers) and audio writers.
-public typealias RawPCMFormat = SSMAudio.RawPCMFormat
-public typealias PCMEncoding = SSMAudio.PCMEncoding
+// Models built in code (`SpeechRecognizer(encoder:decoder:endpoint:)`).
+public typealias Encoder = SSMModels.Encoder
+public typealias EncoderConfig = SSMModels.EncoderConfig
+public typealias NGramLM = SSMDecoding.NGramLM
+public typealias CTCBeamSearchOptions = SSMDecoding.CTCBeamSearchOptions
+
+// Accepted audio, and audio writers.
 public typealias AudioLimits = SSMAudio.AudioLimits
 public typealias AudioSink = SSMAudio.AudioSink
 public typealias WAVFileWriter = SSMAudio.WAVFileWriter

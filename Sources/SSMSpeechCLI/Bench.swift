@@ -5,7 +5,7 @@ import SSMSpeech
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure streaming recognition speed and latency (definitions: README, \"Measured\").",
+        abstract: "Measure streaming recognition speed and latency (definitions: Docs/INTERFACE.md).",
         discussion: """
             Streams the audio (default: the bundled Resources/bench/bench.wav, 27 s of read speech, with its \
             PocketSphinx forced alignment bench.words.tsv) through the same pipeline as `stream`, in chunks of \

@@ -30,7 +30,7 @@ final class RecognitionStreamTests: XCTestCase {
         let recognizer = SpeechRecognizer(encoder: try RandomWeights.encoder(config, seed: 21))
         let x = audio(seconds: 1.5, rate: 16_000)
         let whole = recognizer.makeStream()
-        whole.accept(samples: x)
+        whole.accept(samples: x, sampleRate: 16_000)
         let reference = whole.current
         XCTAssertEqual(reference.duration, 1.5, accuracy: 1e-9)
         XCTAssertFalse(reference.words.isEmpty, "a random model emits some symbols; the test needs a non-empty hypothesis")
@@ -40,7 +40,7 @@ final class RecognitionStreamTests: XCTestCase {
             XCTAssertEqual(s.current, reference, "chunk \(chunk)")
         }
         whole.reset()
-        whole.accept(samples: x)
+        whole.accept(samples: x, sampleRate: 16_000)
         XCTAssertEqual(whole.current, reference, "reset starts over")
         XCTAssertEqual(whole.finish(), recognizer.transcribe(samples: x, sampleRate: 16_000), "transcribe(samples:) is the stream")
     }
@@ -67,6 +67,36 @@ final class RecognitionStreamTests: XCTestCase {
         s.accept(samples: audio(seconds: 1, rate: 16_000), sampleRate: 16_000)
         s.accept(samples: audio(seconds: 1, rate: 44_100), sampleRate: 44_100)
         XCTAssertEqual(s.finish().duration, 2, accuracy: 2e-3)
+    }
+
+    /// At the end of a 48 kHz stream the resampler still holds audio: `finishUpdates` publishes its update
+    /// (with a partial, as `accept` would) before the last final; all finals together are `finish()`'s.
+    func testFinishUpdatesPublishTheTailThenTheFinal() throws {
+        let recognizer = SpeechRecognizer(encoder: try RandomWeights.encoder(config, seed: 21),
+                                          endpoint: EndpointConfig(trailingSilence: 0))
+        let x = audio(seconds: 1.5, rate: 48_000)
+        let s = recognizer.makeStream()
+        var finals: [Utterance] = []
+        var i = 0
+        while i < x.count { let j = min(x.count, i + 960); finals += s.accept(samples: Array(x[i..<j]), sampleRate: 48_000).finals; i = j }
+        let ends = s.finishUpdates()
+        XCTAssertEqual(ends.count, 2, "the resampler's tail, then the final")
+        XCTAssertNotNil(ends[0].partial, "the tail's update carries the open utterance's hypothesis")
+        XCTAssertNil(ends[1].partial)
+        finals += ends.flatMap(\.finals)
+        XCTAssertEqual(Transcript(utterances: finals, duration: s.duration), s.finish())
+        XCTAssertEqual(s.finishUpdates(), [], "already finished")
+    }
+
+    /// Options set in code are checked: a beam of width 0 is a clear error, not a crash.
+    func testInvalidBeamWidthIsAnError() {
+        var o = RecognizerOptions()
+        o.beamWidth = 0
+        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Resources/models/mamba-30ms").path
+        XCTAssertThrowsError(try SpeechRecognizer(model: model, options: o)) { e in
+            XCTAssertEqual(e as? SpeechError, .invalidOption("beamWidth must be at least 1, got 0"))
+        }
     }
 
     func testWordTimingFromCTCFrames() {

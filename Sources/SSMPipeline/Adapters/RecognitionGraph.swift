@@ -58,14 +58,19 @@ public enum RecognitionGraph {
     }
 }
 
-/// A whole `RecognitionStream` as one node: audio blocks in, updates out.
-public final class StreamStage: PipelineStage {
-    public let stream: RecognitionStream
+/// A whole `RecognitionStream` as one node: audio blocks in, one update per block out; at the end, the
+/// update for the resampler's tail (if any) and then the last final. A block at a rate the stream
+/// cannot take (outside `AudioLimits.sampleRates`) stops the graph with an `AudioError`.
+public final class StreamStage: PipelineExpandingStage {
+    let stream: RecognitionStream
     public init(_ stream: RecognitionStream) { self.stream = stream }
-    public func process(_ block: AudioBlock) -> RecognitionUpdate {
-        stream.accept(samples: block.samples, sampleRate: block.sampleRate)
+    public func process(_ block: AudioBlock, emit: (RecognitionUpdate) -> Bool) throws {
+        try AudioLimits.validate(sampleRate: block.sampleRate, channels: 1, source: "audio block")
+        _ = emit(stream.accept(samples: block.samples, sampleRate: block.sampleRate))
     }
-    public func flush() -> RecognitionUpdate { stream.finishUpdate() }
+    public func flush(emit: (RecognitionUpdate) -> Bool) {
+        for update in stream.finishUpdates() { guard emit(update) else { return } }
+    }
 }
 
 // The engine's recognition parts already have the shape of a stage (`process` a chunk, `flush` at the end).

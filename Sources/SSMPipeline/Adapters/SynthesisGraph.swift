@@ -18,7 +18,8 @@ public enum SynthesisGraph {
     ) -> Pipeline where S.Output == String {
         Pipeline.from(source, capacity: 4)
             .then(FrontEndStage(frontEnd: synthesizer.engine.frontEnd), capacity: 4)
-            .then(SpeechStage(synthesizer: synthesizer.engine, lengthScale: 1 / rate, chunkFrames: chunkFrames), capacity: 16)
+            .then(SpeechStage(synthesizer: synthesizer.engine, lengthScale: SpeechSynthesizer.lengthScale(rate: rate), chunkFrames: chunkFrames),
+                  capacity: 16)
             .sink(sink)
     }
 }

@@ -4,9 +4,7 @@ import Foundation
 import SSMDecoding
 
 /// How CTC outputs become text.
-public enum DecoderChoice: @unchecked Sendable {
-    // @unchecked: the language model is a class, but it is read-only once loaded.
-
+public enum DecoderChoice: Sendable {
     /// Arg-max per frame (fastest; no language model).
     case greedy
     /// Prefix beam search, optionally with word n-gram shallow fusion.

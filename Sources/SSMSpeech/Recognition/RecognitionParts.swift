@@ -23,9 +23,8 @@ public struct AudioBlock: Sendable {
 /// Source-rate mono audio → 16 kHz (libsoxr; the output does not depend on how the input is split).
 ///
 /// The rate may differ from block to block: when it changes, what the old resampler still holds is
-/// flushed and a new one starts. A rate outside `AudioLimits.sampleRates` (8 kHz … 768 kHz) is a
-/// programming error and stops the program with a message naming the rate; the file and stdin readers
-/// reject such rates with an error before any audio gets here.
+/// flushed and a new one starts. `process` throws `AudioError.invalidSampleRate` for a rate outside
+/// `AudioLimits.sampleRates` (8 kHz … 768 kHz); `RecognitionStream` checks the rate itself.
 public final class ResampleStage {
     public let outputRate: Int
     private var resampler: Resampler?
@@ -36,15 +35,19 @@ public final class ResampleStage {
     /// The input rate of the current resampler (nil before the first block).
     public var inputRate: Int? { resampler?.inputRate }
 
-    public func process(_ block: AudioBlock) -> [Float] {
+    public func process(_ block: AudioBlock) throws -> [Float] {
+        try AudioLimits.validate(sampleRate: block.sampleRate, channels: 1, source: "audio block")
+        return resample(block)
+    }
+
+    /// `process` for a block whose rate is known to be within `AudioLimits.sampleRates`.
+    func resample(_ block: AudioBlock) -> [Float] {
         out.removeAll(keepingCapacity: true)
         if let r = resampler, r.inputRate != block.sampleRate {
             Self.checked { try r.flush(into: &out) }
             resampler = nil
         }
         if resampler == nil {
-            precondition(AudioLimits.sampleRates.contains(block.sampleRate),
-                         "sample rate \(block.sampleRate) Hz is outside \(AudioLimits.sampleRates) Hz")
             resampler = Self.checked { try Resampler(inputRate: block.sampleRate, outputRate: outputRate) }
         }
         let r = resampler!
@@ -62,7 +65,7 @@ public final class ResampleStage {
     /// Forgets the stream (the next block starts a new resampler).
     public func reset() { resampler = nil }
 
-    /// libsoxr fails only on invalid rates (excluded above) or out of memory.
+    /// libsoxr fails only on invalid rates (excluded by the callers) or when memory runs out.
     private static func checked<T>(_ body: () throws -> T) -> T {
         do { return try body() } catch { fatalError("resampler: \(error)") }
     }

@@ -18,6 +18,8 @@ import SSMTensor
 /// in recurrent mode and decoded with endpointing. The result does not depend on how the audio is
 /// chunked, and the finals of a stream, joined, equal `SpeechRecognizer.transcribe` on the same audio.
 /// `accept` does not throw and allocates little per chunk; a stream is used by one thread at a time.
+/// The thread that calls `accept` gets flush-to-zero (denormals as zero) switched on for the rest of
+/// its life: recurrent states decaying into denormals would otherwise make steps 100× slower.
 public final class RecognitionStream {
     public let recognizer: SpeechRecognizer
     private let resample = ResampleStage()
@@ -36,17 +38,22 @@ public final class RecognitionStream {
         ctc = CTCStage(encoder: recognizer.encoder, decoder: recognizer.decoder, endpoint: recognizer.endpoint)
     }
 
-    /// Feeds mono samples at `sampleRate` (8 kHz … 768 kHz; it may change between calls) and returns
-    /// what this chunk changed: utterances an endpoint closed, and the open utterance's hypothesis.
-    /// After `finish()`, the stream starts over as if `reset()` had been called.
+    /// Feeds mono samples at `sampleRate` and returns what this chunk changed: utterances an endpoint
+    /// closed, and the open utterance's hypothesis. The rate may change between calls. A rate outside
+    /// `AudioLimits.sampleRates` (8 kHz … 768 kHz) is a programming error and stops the program, like an
+    /// index out of range; check rates that come from outside (a file or network header) against
+    /// `AudioLimits.sampleRates` first. After `finish()`, the stream starts over as if `reset()` had
+    /// been called.
     @discardableResult
-    public func accept(samples: [Float], sampleRate: Int = 16_000) -> RecognitionUpdate {
+    public func accept(samples: [Float], sampleRate: Int) -> RecognitionUpdate {
+        precondition(AudioLimits.sampleRates.contains(sampleRate),
+                     "sample rate \(sampleRate) Hz is outside \(AudioLimits.sampleRates) Hz")
         if finished { reset() }
-        return run(resample.process(AudioBlock(samples: samples, sampleRate: sampleRate)))
+        return run(resample.resample(AudioBlock(samples: samples, sampleRate: sampleRate)))
     }
 
     @discardableResult
-    public func accept(samples: UnsafeBufferPointer<Float>, sampleRate: Int = 16_000) -> RecognitionUpdate {
+    public func accept(samples: UnsafeBufferPointer<Float>, sampleRate: Int) -> RecognitionUpdate {
         accept(samples: Array(samples), sampleRate: sampleRate)
     }
 
@@ -63,20 +70,24 @@ public final class RecognitionStream {
     /// transcript of the whole stream (all its utterances) is returned.
     @discardableResult
     public func finish() -> Transcript {
-        if !finished {
-            run(resample.flush())
-            finals += ctc.flush().finals
-            open = nil
-            finished = true
-        }
+        _ = finishUpdates()
         return Transcript(utterances: finals, duration: duration)
     }
 
-    /// Like `finish()`, but returns only what the end of the stream added (the last utterance).
-    public func finishUpdate() -> RecognitionUpdate {
-        let before = finals.count
-        _ = finish()
-        return RecognitionUpdate(finals: Array(finals[before...]), partial: nil)
+    /// Like `finish()`, but returns what the end of the stream published, in order: the update for the
+    /// audio the resampler still held (finals and a partial, as `accept` returns; absent when it held
+    /// none), then the last utterance as a final. Empty if the stream was already finished.
+    public func finishUpdates() -> [RecognitionUpdate] {
+        guard !finished else { return [] }
+        var updates: [RecognitionUpdate] = []
+        let tail = resample.flush()
+        if !tail.isEmpty { updates.append(run(tail)) }
+        let last = ctc.flush()
+        finals += last.finals
+        open = nil
+        finished = true
+        updates.append(last)
+        return updates
     }
 
     /// Starts a new stream (the recurrent state, decoder and resampler start over).

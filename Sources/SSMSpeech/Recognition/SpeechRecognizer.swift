@@ -43,6 +43,18 @@ public struct RecognizerOptions: Sendable, Equatable {
     public init() {}
 }
 
+/// Errors of the front door itself (the engine modules' errors pass through unchanged).
+public enum SpeechError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// An option set in code has a value outside its range.
+    case invalidOption(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(reason): return "invalid recognizer option: \(reason)"
+        }
+    }
+}
+
 /// Speech recognition with a streaming state-space-model encoder.
 ///
 ///     let recognizer = try SpeechRecognizer(model: "Resources/models/mamba-30ms")
@@ -69,8 +81,8 @@ public final class SpeechRecognizer: @unchecked Sendable {
     }
 
     public init(model folder: ModelFolder, options: RecognizerOptions = RecognizerOptions()) throws {
-        if let beam = options.beamWidth, beam < 1 {
-            throw LMError.badSettings(path: folder.decodingPath, reason: "beam width must be at least 1, got \(beam)")
+        if options.decoding == .beam, let beam = options.beamWidth, beam < 1 {
+            throw SpeechError.invalidOption("beamWidth must be at least 1, got \(beam)")
         }
         model = folder
         encoder = try Encoder(folder: folder, precision: options.precision)
@@ -108,15 +120,17 @@ public final class SpeechRecognizer: @unchecked Sendable {
     public func makeStream() -> RecognitionStream { RecognitionStream(recognizer: self) }
 
     /// Transcribes an audio file (any format libsndfile reads, 8 kHz … 768 kHz, any channel count,
-    /// mixed to mono), read block by block and streamed exactly as `makeStream()` would.
+    /// mixed to mono), read block by block and streamed exactly as `makeStream()` would. The file's
+    /// rate is checked when it is opened (an `AudioError` naming the file).
     public func transcribe(contentsOf path: String) throws -> Transcript {
         let stream = makeStream()
         try AudioFile.forEachBlock(path: path) { stream.accept(samples: $0, sampleRate: $1) }
         return stream.finish()
     }
 
-    /// Transcribes mono samples at `sampleRate` (8 kHz … 768 kHz).
-    public func transcribe(samples: [Float], sampleRate: Int = 16_000) -> Transcript {
+    /// Transcribes mono samples at `sampleRate` (8 kHz … 768 kHz; as `RecognitionStream.accept`, a rate
+    /// outside that range stops the program). `Transcript.duration` counts the audio at 16 kHz.
+    public func transcribe(samples: [Float], sampleRate: Int) -> Transcript {
         let stream = makeStream()
         stream.accept(samples: samples, sampleRate: sampleRate)
         return stream.finish()
@@ -130,9 +144,10 @@ public final class SpeechRecognizer: @unchecked Sendable {
     public var precision: MatrixPrecision { encoder.precision }
     /// Seconds of audio per output frame of the encoder.
     public var frameDuration: Double { encoder.frameDuration }
-    /// Audio the model must see before it can emit anything, in seconds: the feature window (25 ms)
-    /// plus one output frame.
-    public var algorithmicLatency: Double {
-        Double(FeatureConfig.logmelV1.windowLength) / Double(FeatureConfig.logmelV1.sampleRate) + frameDuration
+    /// Audio the model must see before it can emit anything, in whole milliseconds: the feature window
+    /// (25 ms) plus one output frame.
+    public var algorithmicLatencyMilliseconds: Int {
+        let f = FeatureConfig.logmelV1
+        return (f.windowLength + f.hopLength * encoder.config.subsampling) * 1000 / f.sampleRate
     }
 }

@@ -1,4 +1,4 @@
-// LatencyBench.swift: the measurements behind `ssmspeech bench` (definitions: README.md, "Measured").
+// LatencyBench.swift: the measurements behind `ssmspeech bench` (definitions: Docs/INTERFACE.md).
 
 import Dispatch
 import Foundation
@@ -119,7 +119,7 @@ enum LatencyBench {
             chunk_ms_p99: Double(hist.valueAtPercentile(99)) / 1000, chunk_ms_max: Double(hist.max) / 1000,
             first_partial_ms: firstPartial, emission_ms_p50: pct(emissions, 50), emission_ms_p90: pct(emissions, 90),
             emission_words: emissions.count, final_ms: Double(endRecord.publish - endRecord.arrival) / 1e6,
-            algorithmic_latency_ms: recognizer.algorithmicLatency * 1000 + Double(chunkMs), peak_rss_mb: peakResidentMegabytes(),
+            algorithmic_latency_ms: Double(recognizer.algorithmicLatencyMilliseconds + chunkMs), peak_rss_mb: peakResidentMegabytes(),
             params: recognizer.parameterCount, precision: recognizer.precision.rawValue, decoder: recognizer.decoder.summary,
             graph: layout.rawValue, text: finalWords.joined(separator: " "))
     }
