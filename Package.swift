@@ -94,6 +94,7 @@ let package = Package(
         .executableTarget(name: "fuzz-wav", dependencies: ["SSMAudio", "FuzzSupport"], path: "Fuzz/FuzzWAV"),
         .executableTarget(name: "fuzz-model", dependencies: ["SSMModels", "SSMTensor", "FuzzSupport"], path: "Fuzz/FuzzModel"),
         .executableTarget(name: "fuzz-text", dependencies: ["SSMSynthesis", "FuzzSupport"], path: "Fuzz/FuzzText"),
+        .executableTarget(name: "fuzz-config", dependencies: ["SSMModels", "SSMDecoding", "SSMSynthesis", "FuzzSupport"], path: "Fuzz/FuzzConfig"),
         // Tests: one target per module; shared fixtures live in Tests/Fixtures (exported by Training/export_fixtures.py).
         .target(name: "SSMTestSupport", dependencies: ["SSMTensor", "SSMModels", "SSMLayers"], path: "Tests/SSMTestSupport"),
         .testTarget(name: "SSMAudioTests", dependencies: ["SSMAudio", "CSndFile"], path: "Tests/SSMAudioTests"),

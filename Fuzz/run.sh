@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target (with AddressSanitizer) and runs it for a bounded time.
 #
-#   Fuzz/run.sh wav|model|text [SECONDS=60]
+#   Fuzz/run.sh wav|model|text|config [SECONDS=60]
 #
 # Seed corpus: Fuzz/corpus/<target>/ (committed). New interesting inputs go to
 # .build-fuzz/corpus-<target>/ (not committed). A crash leaves crash-* in .build-fuzz/ and exits
@@ -9,9 +9,9 @@
 # replays it in the test suite) and fix the bug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${1:?usage: Fuzz/run.sh wav|model|text [SECONDS]}"
+target="${1:?usage: Fuzz/run.sh wav|model|text|config [SECONDS]}"
 seconds="${2:-60}"
-case "$target" in wav|model|text) ;; *) echo "unknown target $target (wav, model, text)" >&2; exit 2 ;; esac
+case "$target" in wav|model|text|config) ;; *) echo "unknown target $target (wav, model, text, config)" >&2; exit 2 ;; esac
 swift build -c release --build-path .build-fuzz --product "fuzz-$target" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING 2>&1 | grep -E "error|warning: unre|Compiling fuzz|Build" || true
 bin="$(swift build -c release --build-path .build-fuzz --show-bin-path)/fuzz-$target"

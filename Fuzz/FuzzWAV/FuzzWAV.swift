@@ -1,6 +1,8 @@
 // libFuzzer target: the stdin audio parser (raw PCM / WAV detection, header parsing, sample
 // conversion, mixdown) and the streaming resampler behind it, fed the input in pieces.
 // Byte 0 picks the piece size and byte 1 the raw format used when there is no WAV header.
+// A WAV the parser reads is also written to a file and read by `SoundFile` (the WAV file reader that
+// shares the parser's rules): the samples must be the same, bit for bit.
 // Fuzz: Fuzz/run.sh wav SECONDS
 import Foundation
 import FuzzSupport
@@ -17,11 +19,12 @@ public func fuzzWAV(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let body = UnsafeRawBufferPointer(rebasing: input[2...])
     guard var parser = try? PCMStreamParser(format: format) else { return 0 }
     var resampler: Resampler?
-    var samples = [Float](), out = [Float]()
+    var samples = [Float](), out = [Float](), parsed = [Float]()
     // Parser → resampler to 16 kHz, created once the stream's rate is known (as the stdin reader does).
     func resample() throws {
         if resampler == nil, let rate = parser.sampleRate { resampler = try Resampler(inputRate: rate, outputRate: 16_000) }
         if let r = resampler { try r.process(samples, into: &out) }
+        parsed += samples
         samples.removeAll(keepingCapacity: true)
     }
     var offset = 0
@@ -39,7 +42,23 @@ public func fuzzWAV(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         return 0 // a clear error is a correct outcome; crashes and hangs are what we look for
     }
     for x in out where !x.isFinite { fatalError("non-finite sample out of the parser") }
+    if parser.container == .wav { compareWithFileReader(body, parsed) }
     return 0
+}
+
+/// The same bytes as a file through `SoundFile`: the samples the parser gave.
+func compareWithFileReader(_ bytes: UnsafeRawBufferPointer, _ parsed: [Float]) {
+    let path = NSTemporaryDirectory() + "fuzz-wav-\(getpid()).wav"
+    defer { unlink(path) }
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)),
+          let file = try? SoundFile(path: path) else { fatalError("SoundFile refused a WAV the parser read") }
+    var mono = [Float](), scratch = [Float]()
+    do {
+        while try file.readMono(appendingTo: &mono, scratch: &scratch, maxFrames: 4_096) > 0 {}
+    } catch { fatalError("SoundFile failed on a WAV the parser read: \(error)") }
+    guard mono.count == parsed.count, zip(mono, parsed).allSatisfy({ $0.bitPattern == $1.bitPattern }) else {
+        fatalError("SoundFile and the parser disagree: \(mono.count) vs \(parsed.count) samples")
+    }
 }
 
 #if FUZZING

@@ -51,8 +51,11 @@ public struct RawPCMFormat: Equatable, Sendable {
 /// * If the stream begins with a RIFF/WAVE (or RF64) header, the header decides the format. Chunks
 ///   other than `fmt `/`data` (LIST, fact, PEAK, …) are skipped; `WAVE_FORMAT_PCM` (8-bit unsigned,
 ///   16/24/32-bit signed), `WAVE_FORMAT_IEEE_FLOAT` (32/64-bit) and `WAVE_FORMAT_EXTENSIBLE` with either
-///   sub-format are accepted. A `data` size of 0 or 0xFFFFFFFF (what streaming writers emit) means "until
-///   end of stream"; otherwise bytes after the declared data are ignored.
+///   sub-format are accepted, by the rules of ``WAVFormatChunk`` (12 bits in 16-bit containers read as
+///   16-bit; 7 bits rejected). A `data` size of 0 or 0xFFFFFFFF (what streaming writers emit) means
+///   "until end of stream"; otherwise bytes after the declared data (a second `data` chunk included)
+///   are ignored. `SoundFile` reads WAV files by the same rules (it uses this parser for the header),
+///   so a file and the same bytes on stdin give the same samples or the same error.
 /// * Otherwise the bytes are raw PCM in the format given at `init`. Detection needs the first 4 bytes
 ///   ("RIFF"/"RF64"); a raw stream that starts with those exact bytes would be misread.
 /// * Channels are mixed down by averaging (sum in channel order, then ÷ channels). Integers are scaled
@@ -88,6 +91,21 @@ public struct PCMStreamParser {
     public var channels: Int? { format?.channels }
     /// Declared size of the WAV `data` chunk; `nil` for raw PCM or "until end of stream".
     public private(set) var declaredDataBytes: UInt64?
+    /// The WAV `fmt ` chunk, once read (set even when its format is then rejected).
+    public private(set) var formatChunk: WAVFormatChunk?
+    /// Offset in the stream of the first byte of WAV sample data, once the `data` chunk header is read.
+    public private(set) var dataOffset: UInt64?
+    /// Whether the WAV header has been read completely (the bytes now fed are samples), or the
+    /// stream is raw PCM.
+    public var headerComplete: Bool {
+        switch state {
+        case .data, .trailer: return true
+        case .finished: return format != nil
+        default: return false
+        }
+    }
+    /// Whether the stream started with "RF64" rather than "RIFF".
+    public var isRF64Container: Bool { isRF64 }
     /// Bytes fed so far.
     public private(set) var bytesFed: UInt64 = 0
     /// Frames (= output samples) produced so far.
@@ -183,7 +201,7 @@ public struct PCMStreamParser {
                 let id = Array(header[0..<4])
                 let size = Self.le32(header, 4)
                 header.removeAll(keepingCapacity: true)
-                try beginChunk(id: id, size: size)
+                try beginChunk(id: id, size: size, offset: bytesFed - UInt64(n - i))
 
             case let .chunkBody(kind, size, stored):
                 let take = min(size - header.count, n - i)
@@ -270,7 +288,8 @@ public struct PCMStreamParser {
         pending.reserveCapacity(rawFormat.bytesPerFrame)
     }
 
-    private mutating func beginChunk(id: [UInt8], size: UInt32) throws {
+    /// `offset`: where the chunk's body starts in the stream.
+    private mutating func beginChunk(id: [UInt8], size: UInt32, offset: UInt64) throws {
         let padded = UInt64(size) + UInt64(size & 1)
         if id == Self.fmtID || (id == Self.ds64ID && isRF64) {
             guard Int(size) <= Self.maxHeaderChunk else {
@@ -293,6 +312,7 @@ public struct PCMStreamParser {
                 declared = UInt64(size)
             }
             declaredDataBytes = declared
+            dataOffset = offset
             pending.reserveCapacity(format.bytesPerFrame)
             state = declared == 0 ? .trailer : .data(remaining: declared)
         } else {
@@ -301,32 +321,9 @@ public struct PCMStreamParser {
     }
 
     private mutating func parseFmt(_ b: [UInt8]) throws {
-        let tag = Self.le16(b, 0)
-        let channels = Int(Self.le16(b, 2))
-        let rate = Int(Self.le32(b, 4))
-        let bits = Int(Self.le16(b, 14))
-        var subtype = tag
-        if tag == 0xFFFE {
-            guard b.count >= 40 else {
-                throw AudioError.malformedWAVHeader("\(sourceName): WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk of \(b.count) bytes (need 40)")
-            }
-            subtype = Self.le16(b, 24)
-        }
-        let encoding: PCMEncoding
-        switch (subtype, bits) {
-        case (1, 8): encoding = .u8
-        case (1, 16): encoding = .s16le
-        case (1, 24): encoding = .s24le
-        case (1, 32): encoding = .s32le
-        case (3, 32): encoding = .f32le
-        case (3, 64): encoding = .f64le
-        case (1, _), (3, _):
-            throw AudioError.unsupportedFormat(path: sourceName, reason: "WAV \(subtype == 3 ? "float" : "PCM") with \(bits) bits per sample")
-        default:
-            throw AudioError.unsupportedFormat(path: sourceName, reason: "WAV format tag 0x\(String(subtype, radix: 16)) (only PCM and IEEE float)")
-        }
-        try AudioLimits.validate(sampleRate: rate, channels: channels, source: sourceName)
-        format = RawPCMFormat(sampleRate: rate, encoding: encoding, channels: channels)
+        let chunk = try WAVFormatChunk(b, source: sourceName)
+        formatChunk = chunk
+        format = try chunk.pcmFormat(source: sourceName)
     }
 
     private mutating func parseDS64(_ b: [UInt8]) {
@@ -334,7 +331,6 @@ public struct PCMStreamParser {
         ds64DataSize = UInt64(Self.le32(b, 8)) | (UInt64(Self.le32(b, 12)) << 32)
     }
 
-    private static func le16(_ b: [UInt8], _ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
     private static func le32(_ b: [UInt8], _ o: Int) -> UInt32 {
         UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
     }
@@ -371,26 +367,60 @@ public struct PCMStreamParser {
         if left > 0 { pending.append(contentsOf: UnsafeRawBufferPointer(start: p, count: left)) }
     }
 
+    // One conversion per encoding (libsndfile's scaling), shared by the mono and the interleaved decoders.
+    @inline(__always) static func u8(_ p: UnsafeRawPointer) -> Float { Float(Int32(p.load(as: UInt8.self)) - 128) * (1.0 / 128) }
+    @inline(__always) static func s16(_ p: UnsafeRawPointer) -> Float {
+        Float(Int16(littleEndian: p.loadUnaligned(as: Int16.self))) * (1.0 / 32768)
+    }
+    @inline(__always) static func s24(_ p: UnsafeRawPointer) -> Float {
+        let b = p.assumingMemoryBound(to: UInt8.self)
+        let v = Int32(bitPattern: UInt32(b[0]) << 8 | UInt32(b[1]) << 16 | UInt32(b[2]) << 24)
+        return Float(v) * (1.0 / 2_147_483_648)
+    }
+    @inline(__always) static func s32(_ p: UnsafeRawPointer) -> Float {
+        Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self))) * (1.0 / 2_147_483_648)
+    }
+    @inline(__always) static func f32(_ p: UnsafeRawPointer) -> Float {
+        Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+    }
+    @inline(__always) static func f64(_ p: UnsafeRawPointer) -> Float {
+        Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
+    }
+
     /// Converts `frames` interleaved frames at `p` to mono floats (libsndfile's scaling, then average).
     static func decodeFrames(_ p: UnsafeRawPointer, frames: Int, format: RawPCMFormat, into output: inout [Float]) {
         let ch = format.channels
         switch format.encoding {
-        case .u8:
-            run(p, frames, ch, 1, &output) { Float(Int32($0.load(as: UInt8.self)) - 128) * (1.0 / 128) }
-        case .s16le:
-            run(p, frames, ch, 2, &output) { Float(Int16(littleEndian: $0.loadUnaligned(as: Int16.self))) * (1.0 / 32768) }
-        case .s24le:
-            run(p, frames, ch, 3, &output) {
-                let b = $0.assumingMemoryBound(to: UInt8.self)
-                let v = Int32(bitPattern: UInt32(b[0]) << 8 | UInt32(b[1]) << 16 | UInt32(b[2]) << 24)
-                return Float(v) * (1.0 / 2_147_483_648)
-            }
-        case .s32le:
-            run(p, frames, ch, 4, &output) { Float(Int32(littleEndian: $0.loadUnaligned(as: Int32.self))) * (1.0 / 2_147_483_648) }
-        case .f32le:
-            run(p, frames, ch, 4, &output) { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))) }
-        case .f64le:
-            run(p, frames, ch, 8, &output) { Float(Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)))) }
+        case .u8: run(p, frames, ch, 1, &output, u8)
+        case .s16le: run(p, frames, ch, 2, &output, s16)
+        case .s24le: run(p, frames, ch, 3, &output, s24)
+        case .s32le: run(p, frames, ch, 4, &output, s32)
+        case .f32le: run(p, frames, ch, 4, &output, f32)
+        case .f64le: run(p, frames, ch, 8, &output, f64)
+        }
+    }
+
+    /// Converts `frames` interleaved frames at `p` to interleaved floats at `out` (`frames · channels`
+    /// values): libsndfile's scaling, no mixdown and no clamping, as `sf_readf_float` gives them.
+    static func decodeInterleaved(_ p: UnsafeRawPointer, frames: Int, format: RawPCMFormat, into out: UnsafeMutablePointer<Float>) {
+        let n = frames * format.channels
+        switch format.encoding {
+        case .u8: convert(p, n, 1, out, u8)
+        case .s16le: convert(p, n, 2, out, s16)
+        case .s24le: convert(p, n, 3, out, s24)
+        case .s32le: convert(p, n, 4, out, s32)
+        case .f32le: convert(p, n, 4, out, f32)
+        case .f64le: convert(p, n, 8, out, f64)
+        }
+    }
+
+    @inline(__always)
+    private static func convert(_ start: UnsafeRawPointer, _ count: Int, _ width: Int, _ out: UnsafeMutablePointer<Float>,
+                                _ convert: (UnsafeRawPointer) -> Float) {
+        var p = start
+        for k in 0..<count {
+            out[k] = convert(p)
+            p += width
         }
     }
 

@@ -5,9 +5,20 @@ import CSndFile
 
 /// An audio file opened for reading through libsndfile.
 ///
-/// Reads every format libsndfile supports (WAV, FLAC, OGG/Vorbis, AIFF, …; 8/16/24/32-bit integer,
+/// Reads every format libsndfile supports (WAV, FLAC, OGG/Vorbis, AIFF, MP3, …; 8/16/24/32-bit integer,
 /// 32/64-bit float). Samples come back as interleaved `Float`; integer formats are scaled to [-1, 1)
 /// (`x / 2^(bits-1)`), float formats are passed through unchanged. The handle is closed in `deinit`.
+///
+/// WAV files of PCM or IEEE float samples (regular files) are read by the stdin parser's rules instead
+/// (``WAVFormatChunk``, ``PCMStreamParser``; same scaling, bit for bit), so that a file and the same
+/// bytes on stdin give the same samples or the same error: a `data` size of 0 reads to the end of the
+/// file, a second `data` chunk is ignored, 7-bit samples are rejected. Other WAV codecs (ADPCM, µ-law,
+/// …), headers that end before their `data` chunk and malformed ones go to libsndfile.
+///
+/// A decoder that complains on stderr by itself (libmpg123, under libsndfile, for damaged MP3 data) is
+/// silenced: its messages become an ``AudioError/readFailed(path:reason:)`` when decoding stopped well
+/// before the length the file announced, and otherwise one ``AudioWarnings`` line at the end of the
+/// file. Decoding that stops well short without a message is a warning too (see `checkEnd`).
 ///
 /// ```swift
 /// let file = try SoundFile(path: "speech.flac")
@@ -21,12 +32,28 @@ public final class SoundFile {
     public let sampleRate: Int
     /// Interleaved channels per frame.
     public let channels: Int
-    /// Frames in the file as reported by libsndfile.
+    /// Frames in the file as reported by libsndfile (an estimate for some MP3 files).
     public let frames: Int64
     /// The libsndfile format (container and sample encoding).
     public let format: Format
 
+    /// Which code decodes a file.
+    public enum Decoder: Sendable {
+        /// WAV files of PCM or float samples by the stdin parser's rules, everything else by libsndfile.
+        case automatic
+        /// libsndfile for every file (to compare the two).
+        case libsndfile
+    }
+
     private var handle: OpaquePointer?
+    private var wav: WAVFileReader?
+    private let isMPEG: Bool
+    private var framesRead: Int64 = 0
+    /// What the decoder wrote to stderr (cleaned, distinct, at most `maxMessages` kept) and how many lines in all.
+    private var decoderMessages: [(text: String, isError: Bool)] = []
+    private var decoderMessageCount = 0
+    private var endChecked = false
+    private static let maxMessages = 8
 
     /// A libsndfile format code: `SF_FORMAT_<container> | SF_FORMAT_<encoding>`.
     public struct Format: Equatable, Sendable, CustomStringConvertible {
@@ -48,22 +75,53 @@ public final class SoundFile {
             guard status == 0, let name = info.name else { return "0x" + String(code, radix: 16) }
             return String(cString: name)
         }
+
+        /// The code libsndfile gives a WAV file of this format.
+        init(wav: WAVFileReader) {
+            let container = wav.isRF64 ? SF_FORMAT_RF64 : wav.chunk.isExtensible ? SF_FORMAT_WAVEX : SF_FORMAT_WAV
+            let encoding: Int32
+            switch wav.format.encoding {
+            case .u8: encoding = Int32(SF_FORMAT_PCM_U8)
+            case .s16le: encoding = Int32(SF_FORMAT_PCM_16)
+            case .s24le: encoding = Int32(SF_FORMAT_PCM_24)
+            case .s32le: encoding = Int32(SF_FORMAT_PCM_32)
+            case .f32le: encoding = Int32(SF_FORMAT_FLOAT)
+            case .f64le: encoding = Int32(SF_FORMAT_DOUBLE)
+            }
+            self.init(rawValue: Int32(container) | encoding)
+        }
     }
 
     /// Opens `path` for reading.
     ///
     /// - Throws: ``AudioError/cannotOpen(path:reason:)`` when the file cannot be opened,
-    ///   ``AudioError/unsupportedFormat(path:reason:)`` when libsndfile does not recognise it,
+    ///   ``AudioError/unsupportedFormat(path:reason:)`` when libsndfile does not recognise it (or a WAV
+    ///   header's bit depth is rejected, see ``WAVFormatChunk``),
     ///   ``AudioError/invalidSampleRate(_:source:)`` or ``AudioError/invalidChannelCount(_:source:)``
     ///   when the header is outside ``AudioLimits``.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, decoder: .automatic)
+    }
+
+    /// Opens `path` for reading with the given decoder (see ``Decoder``).
+    public init(path: String, decoder: Decoder) throws {
         self.path = path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw AudioError.cannotOpen(path: path, reason: "is a directory")
         }
+        if decoder == .automatic, case let .reader(reader) = try WAVFileReader.inspect(path: path) {
+            wav = reader
+            sampleRate = reader.format.sampleRate
+            channels = reader.format.channels
+            frames = reader.frames
+            format = Format(wav: reader)
+            isMPEG = false
+            return
+        }
         var info = SF_INFO()
-        guard let sf = sf_open(path, Int32(SFM_READ), &info) else {
+        let (opened, messages) = StderrCapture.run { sf_open(path, Int32(SFM_READ), &info) }
+        guard let sf = opened else {
             let code = Int(sf_error(nil))
             let reason = String(cString: sf_strerror(nil))
             if let limits = Self.wavHeaderLimitError(path: path) { throw limits }
@@ -78,6 +136,8 @@ public final class SoundFile {
         channels = Int(info.channels)
         frames = info.frames
         format = Format(rawValue: info.format)
+        isMPEG = format.container == Int32(SF_FORMAT_MPEG)
+        note(messages)
         // `deinit` closes `handle` if validation throws.
         try AudioLimits.validate(sampleRate: sampleRate, channels: channels, source: path)
     }
@@ -109,17 +169,84 @@ public final class SoundFile {
     /// Reads up to `maxFrames` interleaved frames into `buffer`, which must hold `maxFrames · channels`
     /// floats. Returns the number of frames read; 0 means end of file.
     ///
-    /// - Throws: ``AudioError/readFailed(path:reason:)`` if libsndfile reports an error.
+    /// - Throws: ``AudioError/readFailed(path:reason:)`` if reading fails, or if the decoder complained
+    ///   and stopped well before the announced length (see the type's notes).
     public func read(into buffer: UnsafeMutableBufferPointer<Float>, maxFrames: Int) throws -> Int {
+        if let wav {
+            guard maxFrames > 0 else { return 0 }
+            precondition(buffer.count >= maxFrames * channels, "buffer too small for \(maxFrames) frames")
+            let got = try wav.read(into: buffer, maxFrames: maxFrames)
+            framesRead += Int64(got)
+            return got
+        }
         guard let handle else { throw AudioError.readFailed(path: path, reason: "file is closed") }
         guard maxFrames > 0 else { return 0 }
         precondition(buffer.count >= maxFrames * channels, "buffer too small for \(maxFrames) frames")
-        let got = sf_readf_float(handle, buffer.baseAddress, sf_count_t(maxFrames))
-        if got < sf_count_t(maxFrames), sf_error(handle) != 0 {
-            throw AudioError.readFailed(path: path, reason: String(cString: sf_strerror(handle)))
+        let got: sf_count_t
+        if isMPEG {
+            let (n, messages) = StderrCapture.run { sf_readf_float(handle, buffer.baseAddress, sf_count_t(maxFrames)) }
+            got = n
+            note(messages)
+        } else {
+            got = sf_readf_float(handle, buffer.baseAddress, sf_count_t(maxFrames))
         }
-        return Int(max(got, 0))
+        let frames = Int(max(got, 0))
+        framesRead += Int64(frames)
+        if frames < maxFrames, sf_error(handle) != 0 {
+            let reason = String(cString: sf_strerror(handle))
+            guard decoderMessageCount > 0 else {
+                throw AudioError.readFailed(path: path, reason: "\(reason) (after \(seconds(framesRead)))")
+            }
+            endChecked = true
+            throw AudioError.readFailed(path: path, reason: "\(decoderName) stopped at \(reached): \(decoderSaid)")
+        }
+        if frames < maxFrames { try checkEnd() }
+        return frames
     }
+
+    private func note(_ messages: [(text: String, isError: Bool)]) {
+        decoderMessageCount += messages.count
+        for m in messages where decoderMessages.count < Self.maxMessages && !decoderMessages.contains(where: { $0.text == m.text }) {
+            decoderMessages.append(m)
+        }
+    }
+
+    /// At the end of a file libsndfile decoded: whether decoding stopped short of the length the file
+    /// announced (at less than 95 % of it, and 0.1 s or more short), and what the decoder said.
+    /// Short, with decoder messages: an error. Short without any (libmpg123 gives up on some damage
+    /// silently; a variable-bit-rate MP3 without a length tag only has an estimated length): a warning.
+    /// Messages, not short (damage skipped): a warning.
+    private func checkEnd() throws {
+        guard !endChecked else { return }
+        endChecked = true
+        let short = announcedLength && Double(framesRead) < 0.95 * Double(frames) && frames - framesRead >= Int64(sampleRate / 10)
+        guard short || decoderMessageCount > 0 else { return }
+        guard decoderMessageCount > 0 else {
+            AudioWarnings.emit("\(path): \(decoderName) stopped at \(reached) without an error; the rest is missing")
+            return
+        }
+        if short { throw AudioError.readFailed(path: path, reason: "\(decoderName) stopped at \(reached): \(decoderSaid)") }
+        AudioWarnings.emit("\(path): \(decoderName) skipped damaged data (\(decoderSaid)); decoded \(reached)")
+    }
+
+    private var decoderName: String { isMPEG ? "the MP3 decoder" : "the decoder" }
+
+    /// The first three distinct decoder messages (errors before notes), joined, and how many more there were.
+    private var decoderSaid: String {
+        let ordered = decoderMessages.filter(\.isError) + decoderMessages.filter { !$0.isError }
+        var said = ordered.prefix(3).map { m -> String in
+            var t = Substring(m.text)
+            while let last = t.last, last == "." || last == " " { t = t.dropLast() }
+            return String(t)
+        }.joined(separator: "; ")
+        if decoderMessageCount > 3 { said += " (+\(decoderMessageCount - 3) more)" }
+        return said
+    }
+
+    private func seconds(_ frames: Int64) -> String { String(format: "%.3f s", Double(frames) / Double(sampleRate)) }
+    private var announcedLength: Bool { frames > 0 && frames < (Int64(1) << 40) }
+    /// "1.234 s of 3.000 s" (the time reached, of the announced length when there is one).
+    private var reached: String { announcedLength ? "\(seconds(framesRead)) of \(seconds(frames))" : seconds(framesRead) }
 
     /// Reads up to `maxFrames` interleaved frames into `buffer`, growing it (once) to
     /// `maxFrames · channels` if it is smaller. Returns the number of frames read; the valid samples are
@@ -134,6 +261,7 @@ public final class SoundFile {
     public func close() {
         if let handle { sf_close(handle) }
         handle = nil
+        wav?.close()
     }
 }
 

@@ -69,6 +69,12 @@ public func wavHeader(sampleRate: Int, channels: Int, bitsPerSample: Int, float:
 
 /// Writes a WAV file through libsndfile (sizes are fixed up on `finish`). 16-bit output uses
 /// libsndfile's clipping conversion, the same rule as ``encodePCM16(_:into:)``.
+///
+/// With `atomic: true` (and a `path` that does not exist yet or is a regular file, or a symbolic link to
+/// one) the samples go to a temporary file beside it (``temporaryPath``), which `finish` renames to
+/// `path`: the file appears, or is replaced, only when it is complete, and a writer that fails, is
+/// ``discard()``ed or is released unfinished removes the temporary file and leaves `path` as it was. A
+/// device or FIFO (`-o /dev/null`) is written directly, as without `atomic`.
 public final class WAVFileWriter: AudioSink {
     public let path: String
     public let sampleRate: Int
@@ -76,29 +82,83 @@ public final class WAVFileWriter: AudioSink {
     public let sampleFormat: WAVSampleFormat
     /// Frames written so far.
     public private(set) var framesWritten: Int64 = 0
+    /// The file being written until `finish` renames it to `path` (nil when writing `path` directly).
+    public private(set) var temporaryPath: String?
     private var handle: OpaquePointer?
+    private var target: String
 
-    /// Creates (or truncates) `path`.
+    /// Creates (or truncates) `path`, or with `atomic` a temporary file beside it.
     /// - Throws: ``AudioError/cannotOpen(path:reason:)`` if libsndfile cannot create the file.
-    public init(path: String, sampleRate: Int, channels: Int = 1, sampleFormat: WAVSampleFormat = .pcm16) throws {
+    public init(path: String, sampleRate: Int, channels: Int = 1, sampleFormat: WAVSampleFormat = .pcm16,
+                atomic: Bool = false) throws {
         guard sampleRate > 0 else { throw AudioError.invalidSampleRate(sampleRate, source: path) }
         guard AudioLimits.channels.contains(channels) else { throw AudioError.invalidChannelCount(channels, source: path) }
         self.path = path
         self.sampleRate = sampleRate
         self.channels = channels
         self.sampleFormat = sampleFormat
+        self.target = path
         var info = SF_INFO()
         info.samplerate = Int32(sampleRate)
         info.channels = Int32(channels)
         info.format = Int32(SF_FORMAT_WAV) | Int32(sampleFormat == .pcm16 ? SF_FORMAT_PCM_16 : SF_FORMAT_FLOAT)
-        guard let sf = sf_open(path, Int32(SFM_WRITE), &info) else {
-            throw AudioError.cannotOpen(path: path, reason: String(cString: sf_strerror(nil)))
+        if atomic, let (fd, temp, target) = Self.makeTemporaryFile(beside: path) {
+            guard let sf = sf_open_fd(fd, Int32(SFM_WRITE), &info, Int32(SF_TRUE)) else {
+                let reason = String(cString: sf_strerror(nil))
+                close(fd)
+                unlink(temp)
+                throw AudioError.cannotOpen(path: path, reason: reason)
+            }
+            handle = sf
+            temporaryPath = temp
+            self.target = target
+        } else {
+            guard let sf = sf_open(path, Int32(SFM_WRITE), &info) else {
+                throw AudioError.cannotOpen(path: path, reason: String(cString: sf_strerror(nil)))
+            }
+            handle = sf
         }
-        handle = sf
-        sf_command(sf, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
+        sf_command(handle, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
     }
 
-    deinit { if let handle { sf_close(handle) } }
+    /// A new temporary file in the directory of `path` (after following a symbolic link), with the mode
+    /// the file would have got (an existing file's, else 0666 less the umask). Nil if `path` is not a
+    /// regular file or the directory cannot take one: then `path` is written directly.
+    private static func makeTemporaryFile(beside path: String) -> (Int32, String, String)? {
+        var target = path
+        var st = stat()
+        if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = realpath(path, nil) else { return nil } // dangling link: write through it
+            target = String(cString: resolved)
+            free(resolved)
+        }
+        let exists = stat(target, &st) == 0
+        if exists && st.st_mode & S_IFMT != S_IFREG { return nil }
+        let slash = target.lastIndex(of: "/")
+        let dir = slash.map { String(target[...$0]) } ?? ""
+        let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+        var template = Array((dir + "." + base + ".XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return nil }
+        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let mode: mode_t
+        if exists {
+            mode = st.st_mode & 0o7777
+        } else {
+            let mask = umask(0)
+            umask(mask)
+            mode = 0o666 & ~mask
+        }
+        _ = fchmod(fd, mode)
+        return (fd, temp, target)
+    }
+
+    deinit {
+        if let handle {
+            sf_close(handle)
+            if let temporaryPath { unlink(temporaryPath) }
+        }
+    }
 
     public func write(_ samples: UnsafeBufferPointer<Float>) throws {
         guard let handle else { throw AudioError.writeFailed(path: path, reason: "writer is finished") }
@@ -114,13 +174,33 @@ public final class WAVFileWriter: AudioSink {
         framesWritten += Int64(frames)
     }
 
+    /// Completes the file; with a temporary file, renames it to `path` (removed if that fails).
     public func finish() throws {
         guard let handle else { return }
         self.handle = nil
         let status = sf_close(handle)
         if status != 0 {
+            if let temporaryPath { unlink(temporaryPath) }
             throw AudioError.writeFailed(path: path, reason: String(cString: sf_error_number(status)))
         }
+        if let temporaryPath {
+            self.temporaryPath = nil
+            if rename(temporaryPath, target) != 0 {
+                let reason = errnoDescription()
+                unlink(temporaryPath)
+                throw AudioError.writeFailed(path: path, reason: reason)
+            }
+        }
+    }
+
+    /// Abandons the output: closes it and removes the temporary file, leaving `path` as it was (a file
+    /// written directly stays as far as it got). Further writes throw.
+    public func discard() {
+        guard let handle else { return }
+        self.handle = nil
+        sf_close(handle)
+        if let temporaryPath { unlink(temporaryPath) }
+        temporaryPath = nil
     }
 }
 

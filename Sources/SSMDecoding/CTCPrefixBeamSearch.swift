@@ -47,6 +47,32 @@ public struct CTCBeamSearchOptions: Sendable, Equatable {
         self.blank = blank; self.space = space; self.unknownWordLogProb = unknownWordLogProb
     }
 
+    // MARK: Accepted ranges (the one place: `decoding.json`, `RecognizerOptions` and the command line's
+    // flags are all checked against these)
+
+    /// Beam widths. The candidates of a frame take `beamWidth · (V + 1)` slots, so a width of 1e8
+    /// allocated tens of GB, and 1e5 decoded for minutes per second of audio; 1024 is far above any
+    /// width that still helps (the shipped models are tuned at 32).
+    public static let beamWidths: ClosedRange<Int> = 1...1_024
+    /// `alpha` (LM weight): a negative weight rewards unlikely words.
+    public static let lmWeights: ClosedRange<Float> = 0...10
+    /// `beta` (word insertion bonus, natural-log units per word).
+    public static let wordBonuses: ClosedRange<Float> = -20...20
+    /// log10 probability given to words the LM does not know (`unknownWordLogProb` / ln 10).
+    public static let unknownWordLog10s: ClosedRange<Float> = -100...0
+    /// `partialMargin` in nats; infinity allowed (never take a word back), NaN not.
+    public static let partialMargins: ClosedRange<Double> = 0...Double.infinity
+
+    /// The first of `beamWidth`, `alpha`, `beta`, `unknownWordLogProb`, `partialMargin` outside its
+    /// range, as "NAME must be …, got …" with the names `name` gives (default: the Swift names), or nil.
+    public func problem(naming name: (String) -> String = { $0 }) -> String? {
+        RangeCheck.problem(name("beamWidth"), beamWidth, Self.beamWidths)
+            ?? RangeCheck.problem(name("alpha"), alpha, Self.lmWeights)
+            ?? RangeCheck.problem(name("beta"), beta, Self.wordBonuses)
+            ?? unknownWordLogProb.flatMap { RangeCheck.problem(name("unknownWordLog10"), $0 / Float(M_LN10), Self.unknownWordLog10s) }
+            ?? RangeCheck.problem(name("partialMargin"), partialMargin, Self.partialMargins)
+    }
+
     /// No token or beam pruning beyond the beam width: the exact prefix beam search.
     public static func exact(beamWidth: Int = 8) -> CTCBeamSearchOptions {
         CTCBeamSearchOptions(beamWidth: beamWidth, tokenTopK: 0, tokenPruneThreshold: .infinity, beamPruneThreshold: .infinity)
@@ -215,14 +241,27 @@ public struct CTCPrefixBeamSearch: CTCDecoding, Sendable {
         // log-softmax
         var mx = -Float.infinity
         for i in 0..<v where logits[i] > mx { mx = logits[i] }
-        var sum: Float = 0
-        for i in 0..<v { sum += expf(logits[i] - mx) }
-        let norm = mx + logf(sum)
-        var bestLp = -Float.infinity
-        for i in 0..<v {
-            let x = logits[i] - norm
-            logProbs[i] = x
-            if x > bestLp { bestLp = x }
+        var bestLp: Float = 0
+        if mx.isFinite {
+            var sum: Float = 0
+            for i in 0..<v where !logits[i].isNaN { sum += expf(logits[i] - mx) }   // a NaN logit: probability 0
+            let norm = mx + logf(sum)
+            bestLp = -Float.infinity
+            for i in 0..<v {
+                let x = logits[i].isNaN ? -Float.infinity : logits[i] - norm
+                logProbs[i] = x
+                if x > bestLp { bestLp = x }
+            }
+        } else {
+            // Non-finite scores (a model whose weights overflow): +inf logits share the frame equally;
+            // a frame with no usable score at all (every logit NaN or -inf) is a certain blank.
+            var k = 0
+            if mx == .infinity { for i in 0..<v where logits[i] == .infinity { k += 1 } }
+            let share = k > 0 ? -logf(Float(k)) : 0
+            for i in 0..<v {
+                logProbs[i] = k > 0 ? (logits[i] == .infinity ? share : -.infinity) : (i == options.blank ? 0 : -.infinity)
+            }
+            bestLp = share
         }
         selectTokens(bestLp: bestLp)
 
@@ -416,6 +455,9 @@ public struct CTCPrefixBeamSearch: CTCDecoding, Sendable {
                 j -= 1
             }
         }
+        // No candidate with a usable score (every one −∞ or NaN: an LM with −inf probabilities, NaN
+        // scores): the frame carries no information; keep the beam as it was.
+        guard !nextBeam.isEmpty else { return }
         let floor = bestScore - Double(options.beamPruneThreshold)
         beam.removeAll(keepingCapacity: true)
         for h in nextBeam where h.score >= floor || beam.isEmpty {

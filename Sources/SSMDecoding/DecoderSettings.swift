@@ -1,4 +1,5 @@
 import Foundation
+import SSMTensor
 
 /// Decoding settings tuned for one model and shipped beside it as `decoding.json` in the model
 /// folder. Every field is optional; command-line flags override them, and what neither gives falls
@@ -33,17 +34,32 @@ public struct DecoderSettings: Codable, Sendable, Equatable {
 
     /// The settings in the `decoding.json` at `path`, or empty settings if there is no such file.
     public static func load(path: String) throws -> DecoderSettings {
-        guard FileManager.default.fileExists(atPath: path) else { return DecoderSettings() }
+        guard InputFile.exists(path) else { return DecoderSettings() }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw LMError.badSettings(path: path, reason: error.localizedDescription)
+        do { data = try InputFile.read(path) } catch let e as InputFile.Problem {
+            throw LMError.badSettings(path: path, reason: e.reason)
         }
+        return try parse(data, path: path)
+    }
+
+    /// Decodes `decoding.json` text and checks each number against `CTCBeamSearchOptions`' ranges;
+    /// `path` names the file in errors.
+    public static func parse(_ data: Data, path: String = "<decoding.json>") throws -> DecoderSettings {
         let s: DecoderSettings
         do { s = try JSONDecoder().decode(DecoderSettings.self, from: data) } catch {
             throw LMError.badSettings(path: path, reason: "not a valid decoding.json (\(error))")
         }
-        if let b = s.beam, b < 1 { throw LMError.badSettings(path: path, reason: "beam must be at least 1, got \(b)") }
+        if let p = s.problem() { throw LMError.badSettings(path: path, reason: p) }
         return s
+    }
+
+    /// The first field outside its range (`CTCBeamSearchOptions.beamWidths` …), named as in the file, or nil.
+    public func problem() -> String? {
+        typealias O = CTCBeamSearchOptions
+        return beam.flatMap { RangeCheck.problem("beam", $0, O.beamWidths) }
+            ?? lmWeight.flatMap { RangeCheck.problem("lm_weight", $0, O.lmWeights) }
+            ?? wordBonus.flatMap { RangeCheck.problem("word_bonus", $0, O.wordBonuses) }
+            ?? unknownWordLog10.flatMap { RangeCheck.problem("unknown_word_log10", $0, O.unknownWordLog10s) }
     }
 
     /// The settings of the model folder `directory` (its `decoding.json`), or empty settings if it has none.

@@ -1,20 +1,24 @@
 import Foundation
+import SSMTensor
 
 /// Errors of the decoding module's loaders (language model, `decoding.json`). Messages name the
 /// ARPA line (1-based) or the file.
 public enum LMError: Error, Equatable, CustomStringConvertible, LocalizedError {
     /// The file could not be read.
     case cannotRead(path: String, reason: String)
-    /// The ARPA text is malformed at `line`.
+    /// The ARPA text is malformed at `line` (text given in memory, `NGramLM(arpa:)`).
     case syntax(line: Int, message: String)
+    /// The ARPA file at `path` is malformed at `line`.
+    case malformed(path: String, line: Int, message: String)
     /// A model's `decoding.json` could not be read or is invalid.
     case badSettings(path: String, reason: String)
 
     public var description: String {
         switch self {
-        case let .cannotRead(path, reason): return "cannot read language model \(path): \(reason)"
+        case let .cannotRead(path, reason): return "cannot read language model '\(path)': \(reason)"
         case let .syntax(line, message): return "ARPA line \(line): \(message)"
-        case let .badSettings(path, reason): return "cannot use decoding settings \(path): \(reason)"
+        case let .malformed(path, line, message): return "invalid language model '\(path)': ARPA line \(line): \(message)"
+        case let .badSettings(path, reason): return "cannot use decoding settings '\(path)': \(reason)"
         }
     }
 
@@ -22,8 +26,10 @@ public enum LMError: Error, Equatable, CustomStringConvertible, LocalizedError {
 
     /// The line the error refers to, if any.
     public var line: Int? {
-        if case let .syntax(line, _) = self { return line }
-        return nil
+        switch self {
+        case let .syntax(line, _), let .malformed(_, line, _): return line
+        default: return nil
+        }
     }
 }
 
@@ -117,15 +123,25 @@ public final class NGramLM: Sendable {
 
     static let emptyKey = UInt64.max
 
-    /// Loads an ARPA file.
+    /// Loads an ARPA file. Errors name the file (and the line).
     public convenience init(contentsOf path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file"
-            throw LMError.cannotRead(path: path, reason: reason)
+        let data: Data
+        do { data = try InputFile.read(path, mapped: true) } catch let e as InputFile.Problem {
+            throw LMError.cannotRead(path: path, reason: e.reason)
         }
-        let storage = try data.withUnsafeBytes { raw in
-            var parser = ARPAParser(bytes: raw.bindMemory(to: UInt8.self))
-            return try parser.parse()
+        try self.init(data: data, path: path)
+    }
+
+    /// Parses ARPA bytes; `path` names the file in errors (`LMError.malformed`).
+    public convenience init(data: Data, path: String) throws {
+        let storage: ARPAStorage
+        do {
+            storage = try data.withUnsafeBytes { raw in
+                var parser = ARPAParser(bytes: raw.bindMemory(to: UInt8.self))
+                return try parser.parse()
+            }
+        } catch let LMError.syntax(line, message) {
+            throw LMError.malformed(path: path, line: line, message: message)
         }
         self.init(storage)
     }
@@ -379,6 +395,7 @@ fileprivate struct ARPAParser {
     var uniProb: [Float] = [], uniBackoff: [Float] = []
     var levels: [Level] = []          // index 0 ↔ order 2
     var declared: [Int] = []
+    var countLines: [Int] = []        // the line of each 'ngram N=count'
     var found: [Int] = []
 
     static let ln10 = Float(M_LN10)
@@ -419,9 +436,11 @@ fileprivate struct ARPAParser {
                         throw error("expected 'ngram \(declared.count + 1)=…', found 'ngram \(o)=…'")
                     }
                     declared.append(c)
+                    countLines.append(lineNo)
                 } else if let o = sectionHeader(line) {
                     guard !declared.isEmpty else { throw error("no 'ngram N=count' lines in \\data\\") }
                     guard o == 1 else { throw error("expected \\1-grams:, found \\\(o)-grams:") }
+                    try checkDeclaredCounts()
                     try beginSection(1)
                     section = .ngrams(1)
                 } else {
@@ -489,7 +508,8 @@ fileprivate struct ARPAParser {
         var i = r.lowerBound + 1
         var v = 0
         var digits = 0
-        while i < r.upperBound, bytes[i] >= 48, bytes[i] <= 57 { v = v * 10 + Int(bytes[i] - 48); i += 1; digits += 1 }
+        // (at most 1e9: a header with a hundred digits must not overflow; any order above 5 is refused)
+        while i < r.upperBound, bytes[i] >= 48, bytes[i] <= 57 { v = min(v * 10 + Int(bytes[i] - 48), 1_000_000_000); i += 1; digits += 1 }
         guard digits > 0, equals(i..<r.upperBound, "-grams:") else { return nil }
         return v
     }
@@ -512,6 +532,22 @@ fileprivate struct ARPAParser {
         guard let c = int(), i == r.upperBound else { throw error("malformed count line '\(text(r))'") }
         guard o >= 1 else { throw error("malformed count line '\(text(r))'") }
         return (o, c)
+    }
+
+    /// The counts of `\data\` against the file's size, before anything is reserved for them: an
+    /// n-gram line takes at least 2·(n + 1) bytes (n + 1 one-byte fields, their separators and the
+    /// newline), so a file cannot hold more. (`ngram 1=999999999999` used to reserve 4 TB.)
+    func checkDeclaredCounts() throws {
+        var needed = 0
+        for (i, c) in declared.enumerated() {
+            let (bytesFor, o1) = c.multipliedReportingOverflow(by: 2 * (i + 2))
+            let (sum, o2) = needed.addingReportingOverflow(bytesFor)
+            guard !o1, !o2, sum <= bytes.count else {
+                throw error("\\data\\ declares \(c) \(i + 1)-grams, more than the \(bytes.count)-byte file can hold",
+                            line: countLines[i])
+            }
+            needed = sum
+        }
     }
 
     mutating func beginSection(_ o: Int) throws {
@@ -596,6 +632,7 @@ fileprivate struct ARPAParser {
         }
         if lp > 1e-4 { throw error("log10 probability \(lp) is positive") }
         let p = Float(lp) * Self.ln10, bo = Float(lbo) * Self.ln10
+        guard bo.isFinite else { throw error("backoff weight \(lbo) is not a finite number") }
         found[o - 1] += 1
         if o == 1 {
             let w = fields[1]

@@ -31,7 +31,7 @@ public final class Encoder {
         let w = store.scoped("")
         let d = config.dModel, f = config.nMels, k = config.subsampleKernel
         featureMean = try w.take("feature_norm.mean", shape: [f])
-        featureStd = try w.take("feature_norm.std", shape: [f])
+        featureStd = try w.takePositive("feature_norm.std", shape: [f])
         conv1 = try CausalConv1d(w.scoped("subsample.conv1"), inChannels: f, outChannels: d, kernelSize: k,
                                 stride: config.strides[0])
         conv2 = try CausalConv1d(w.scoped("subsample.conv2"), inChannels: d, outChannels: d, kernelSize: k,

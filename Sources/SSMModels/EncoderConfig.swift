@@ -1,4 +1,5 @@
 import Foundation
+import SSMFeatures
 import SSMLayers
 import SSMTensor
 
@@ -49,11 +50,17 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     /// Feature frames (10 ms each) per encoder output frame: `s1 · s2`.
     public var subsampling: Int { strides[0] * strides[1] }
 
+    /// Reads and validates the `config.json` at `path`.
     public static func load(path: String) throws -> EncoderConfig {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ModelError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+        do { data = try InputFile.read(path) } catch let e as InputFile.Problem {
+            throw ModelError.cannotRead(path: path, reason: e.reason)
         }
+        return try parse(data, path: path)
+    }
+
+    /// Decodes and validates config JSON; `path` names the file in errors.
+    public static func parse(_ data: Data, path: String = "<config>") throws -> EncoderConfig {
         let config: EncoderConfig
         do { config = try JSONDecoder().decode(EncoderConfig.self, from: data) } catch {
             throw ModelError.invalidConfig(path: path, reason: "\(error)")
@@ -62,21 +69,63 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         return config
     }
 
+    /// Checks every field against its range (`SizeLimits`); the error names the file and the field.
     public func validate(path: String = "<config>") throws {
         func bad(_ r: String) -> ModelError { .invalidConfig(path: path, reason: r) }
         guard format == "ssmspeech-encoder-v1" else { throw bad("unknown format '\(format)'") }
         guard features == "logmel-v1" else { throw bad("unknown feature spec '\(features)'") }
-        guard dModel > 0, layers >= 0, nMels > 0, subsampleKernel > 0, ffnMult >= 0 else {
-            throw bad("sizes must be positive")
+        let melBins = FeatureConfig.logmelV1.melBins
+        guard nMels == melBins else { throw bad("n_mels must be \(melBins) for features logmel-v1, got \(nMels)") }
+        let L = SizeLimits.self
+        if let p = RangeCheck.problem("d_model", dModel, L.width) ?? RangeCheck.problem("n_layers", layers, L.layers)
+            ?? RangeCheck.problem("ffn_mult", ffnMult, L.ffnMult) ?? RangeCheck.problem("subsample_kernel", subsampleKernel, L.kernel)
+            ?? RangeCheck.problem("vocab size", vocab.count, L.vocabulary) {
+            throw bad(p)
         }
-        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else {
-            throw bad("subsample_strides must be two positive integers, got \(strides)")
+        guard strides.count == 2, strides.allSatisfy({ L.stride.contains($0) }) else {
+            throw bad("subsample_strides must be two integers \(RangeCheck.describe(L.stride)), got \(strides)")
         }
-        guard vocab.count >= 2 else { throw bad("vocab needs a blank and at least one symbol") }
         switch mixer {
         case .s4d: guard s4d != nil else { throw bad("mixer is s4d but the 's4d' section is missing") }
         case .mamba: guard mamba != nil else { throw bad("mixer is mamba but the 'mamba' section is missing") }
         }
+        if let p = SizeLimits.problem(s4d: s4d, mamba: mamba) { throw bad(p) }
+    }
+}
+
+/// Largest sizes a model or voice config may ask for. Far above any model here (widths ≤ 256, ≤ 6
+/// layers), they keep a corrupt config from allocating without bound before its weights are checked
+/// (a layer count of 1e12 used to abort reserving the layer array). Used by `EncoderConfig` and the
+/// synthesis module's `TTSConfig`.
+public enum SizeLimits {
+    /// Model widths: d_model, channels, hidden sizes.
+    public static let width: ClosedRange<Int> = 1...16_384
+    /// Blocks or layers in a stack.
+    public static let layers: ClosedRange<Int> = 0...256
+    /// Convolution kernel widths.
+    public static let kernel: ClosedRange<Int> = 1...1_024
+    /// Feed-forward width multipliers (0: no FFN), Mamba's `expand`.
+    public static let ffnMult: ClosedRange<Int> = 0...16
+    public static let expand: ClosedRange<Int> = 1...16
+    /// Subsampling strides.
+    public static let stride: ClosedRange<Int> = 1...16
+    /// Output or phoneme vocabulary entries.
+    public static let vocabulary: ClosedRange<Int> = 2...65_536
+    /// SSM state sizes (S4D's N, Mamba's d_state).
+    public static let state: ClosedRange<Int> = 1...4_096
+    /// Mamba's depthwise convolution width.
+    public static let mambaConv: ClosedRange<Int> = 1...64
+
+    /// The first problem with the mixer sections `s4d` / `mamba` (their JSON field names), or nil.
+    public static func problem(s4d: S4D.Config?, mamba: Mamba.Config?, prefix: String = "") -> String? {
+        if let s = s4d, let p = RangeCheck.problem("\(prefix)s4d.d_state", s.dState, 2...state.upperBound) { return p }
+        if let m = mamba {
+            if let p = RangeCheck.problem("\(prefix)mamba.d_state", m.dState, state)
+                ?? RangeCheck.problem("\(prefix)mamba.d_conv", m.dConv, mambaConv)
+                ?? RangeCheck.problem("\(prefix)mamba.expand", m.expand, expand) { return p }
+            if let r = m.dtRank, let p = RangeCheck.problem("\(prefix)mamba.dt_rank", r, width) { return p }
+        }
+        return nil
     }
 }
 

@@ -51,6 +51,9 @@ public typealias WAVStreamWriter = SSMAudio.WAVStreamWriter
 /// Process-wide compute settings.
 public enum Compute {
     /// Threads OpenBLAS may use for one matrix product. 1 (the default) is fastest for streaming,
-    /// whose matrices are small; use more streams, not more threads, to fill the cores.
+    /// whose matrices are small; use more streams, not more threads, to fill the cores. OpenBLAS's pool
+    /// is created when the library loads (`OPENBLAS_NUM_THREADS` threads, else one per core); this grows
+    /// it but never shrinks it, so set `OPENBLAS_NUM_THREADS=1` in the environment of a process that
+    /// should not keep one idle thread per core.
     public static func setThreads(_ n: Int) { BLAS.setThreads(max(1, n)) }
 }

@@ -13,7 +13,9 @@ struct Bench: ParsableCommand {
             emission latency p50/p90 (needs a word alignment: --alignment, or AUDIO.words.tsv beside the \
             audio), finalization latency, peak resident memory and model parameters. Without --realtime the \
             chunks go in lock-step (next chunk when the previous partial is out) and first-partial and emission \
-            latencies are computed on the audio clock; with --realtime the input is paced by the wall clock.
+            latencies are computed on the audio clock; with --realtime the input is paced by the wall clock. \
+            The audio is read block by block as it is streamed (memory does not grow with its length). An \
+            audio file with no samples is an error (exit status 1): there is nothing to measure.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -24,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Word alignment of the audio, 'word<TAB>start<TAB>end' per line (default: AUDIO.words.tsv if it exists).")
     var alignment: String?
 
-    @Option(name: .long, help: "Chunk size in milliseconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Chunk size in milliseconds (1 … 10000).")
     var chunkMs: Int = 40
 
     @Option(name: .long, help: "Graph layout: fused (resample, features, encoder and CTC on one queue) or staged (one queue each).")
@@ -47,25 +49,24 @@ struct Bench: ParsableCommand {
         }
         let recognizer = try options.load()
         do {
-            let (samples, sampleRate) = try AudioFile.read(path: path)
             let stem = (path as NSString).deletingPathExtension
             let alignPath = alignment ?? (FileManager.default.fileExists(atPath: stem + ".words.tsv") ? stem + ".words.tsv" : nil)
             let words = try alignPath.map { try LatencyBench.readAlignment(path: $0) }
             let report = try LatencyBench.run(
-                recognizer: recognizer, samples: samples, sampleRate: sampleRate,
-                alignment: words, chunkMs: chunkMs, realtime: realtime,
+                recognizer: recognizer, path: path, alignment: words, chunkMs: chunkMs, realtime: realtime,
                 audioName: (path as NSString).lastPathComponent, threads: options.threads, layout: graph)
-            Console.out(json ? Self.json(report) + "\n" : Self.table(report))
+            Console.out(json ? try Self.json(report) + "\n" : Self.table(report))
         } catch {
             Console.error("\(error)")
             throw ExitCode(1)
         }
     }
 
-    static func json(_ r: BenchReport) -> String {
+    /// Throws (an error line, not a trap) if a figure is not finite, which JSON cannot hold.
+    static func json(_ r: BenchReport) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(r), as: UTF8.self)
+        return String(decoding: try enc.encode(r), as: UTF8.self)
     }
 
     static func table(_ r: BenchReport) -> String {

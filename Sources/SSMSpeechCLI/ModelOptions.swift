@@ -18,17 +18,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Word n-gram language model in ARPA format for the beam search (default: decoding.json's lm, else lm.arpa in the model folder, else none).")
     var lm: String?
 
-    @Option(name: .long, help: "Beam width (default: decoding.json, else 8).")
+    @Option(name: .long, help: "Beam width, \(RangeCheck.text(RecognizerOptions.beamWidths)) (default: decoding.json, else 8).")
     var beam: Int?
 
-    @Option(name: .long, help: "Language-model weight, shallow fusion (default: decoding.json, else 0.5).")
+    @Option(name: .long, help: "Language-model weight, shallow fusion, \(RangeCheck.text(RecognizerOptions.lmWeights)) (default: decoding.json, else 0.5).")
     var lmWeight: Float?
 
-    @Option(name: .long, help: "Word insertion bonus (default: decoding.json, else 1.0).")
+    @Option(name: .long, parsing: .unconditional, help: "Word insertion bonus, \(RangeCheck.text(RecognizerOptions.wordBonuses)) (default: decoding.json, else 1.0).")
     var wordBonus: Float?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "log10 probability of a word missing from the LM's vocabulary (default: decoding.json, else the LM's own <unk> score).",
+        "log10 probability of a word missing from the LM's vocabulary, \(RangeCheck.text(RecognizerOptions.unknownWordLog10s)) (default: decoding.json, else the LM's own <unk> score).",
         discussion: "Lower values (e.g. -10) keep the beam to words the LM knows; misspelt words then cost more."))
     var unknownWordLog10: Float?
 
@@ -38,21 +38,35 @@ struct ModelOptions: ParsableArguments {
     var precision: MatrixPrecision = .int8
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Partial results (stream, bench) show only the words on which all beam hypotheses within this many nats of the best agree.",
+        "Partial results (stream, bench) show only the words on which all beam hypotheses within this many nats (\(RangeCheck.text(RecognizerOptions.partialMargins))) of the best agree.",
         discussion: "0 shows the best hypothesis as it is (fastest, but about 8 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
     var partialMargin: Double = RecognizerOptions().partialMargin
 
-    @Option(name: .long, help: "BLAS threads (1 is fastest for streaming-size matrices).")
+    @Option(name: .long, help: "BLAS threads, \(RangeCheck.text(RecognizerOptions.threads)) (1 is fastest for streaming-size matrices).")
     var threads: Int = 1
 
-    @Option(name: .long, help: "Seconds of trailing silence that end an utterance (0: never; one utterance per stream).")
+    @Option(name: .long, help: "Seconds of trailing silence that end an utterance, \(RangeCheck.text(RecognizerOptions.endpointSeconds)) (0: never; one utterance per stream).")
     var endpointSeconds: Double = 0.8
 
+    /// The flag of each ranged option (the ranges themselves: `RecognizerOptions`).
+    static func flag(_ field: RecognizerOptions.Field) -> String {
+        switch field {
+        case .beamWidth: return "--beam"
+        case .lmWeight: return "--lm-weight"
+        case .wordBonus: return "--word-bonus"
+        case .unknownWordLog10: return "--unknown-word-log10"
+        case .partialMargin: return "--partial-margin"
+        case .trailingSilence: return "--endpoint-seconds"
+        case .maxUtterance: return "the utterance limit"
+        }
+    }
+
+    /// Every number against its range, before anything is loaded: one `error: --flag must be …` line.
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
-        guard partialMargin >= 0 else { throw ValidationError("--partial-margin must be a number >= 0 (or inf)") }
-        guard endpointSeconds >= 0 else { throw ValidationError("--endpoint-seconds must not be negative") }
+        if let p = RangeCheck.problem("--threads", threads, RecognizerOptions.threads) { throw ValidationError(p) }
+        do { try recognizerOptions.validate(naming: Self.flag) } catch SpeechError.invalidOption(let reason) {
+            throw ValidationError(reason)
+        }
     }
 
     /// The library options these flags ask for (unset beam flags: the model's decoding.json).

@@ -16,25 +16,26 @@ struct Stream: ParsableCommand {
             --endpoint-seconds of silence and at EOF. With --json: one JSON object per line, \
             {"type":"partial"|"final","text":…,"start":s,"end":s} (finals also carry "words"). Without --json: \
             a live-updating line on a terminal, otherwise one line per final. SIGINT/SIGTERM flush the \
-            final result and exit 0; a closed stdout ends the program quietly. The finals of a whole stream, \
-            joined, equal `transcribe` on the same audio.
+            final result and exit 0 (while the model loads: exit 0 at once; a second signal: at once, 130/143); \
+            a closed stdout ends the program quietly, a stdout that cannot be written (a full disk) is an \
+            error line and status 1. The finals of a whole stream, joined, equal `transcribe` on the same audio.
             """)
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "Sample rate of raw PCM input in Hz (ignored for WAV).")
+    @Option(name: .long, parsing: .unconditional, help: "Sample rate of raw PCM input in Hz (ignored for WAV).")
     var rate: Int = 16_000
 
     @Option(name: .long, help: "Sample encoding of raw PCM input: \(PCMEncoding.allCases.map(\.rawValue).joined(separator: ", ")) (ignored for WAV).")
     var encoding: PCMEncoding = .s16le
 
-    @Option(name: .long, help: "Channels of raw PCM input, mixed down to mono (ignored for WAV).")
+    @Option(name: .long, parsing: .unconditional, help: "Channels of raw PCM input, mixed down to mono (ignored for WAV).")
     var channels: Int = 1
 
     @Flag(name: .long, help: "Print JSON lines (partials and finals) instead of text.")
     var json = false
 
-    @Option(name: .long, help: "Audio per read from stdin in milliseconds (at the raw format's byte rate): the chunk size after which a partial is published.")
+    @Option(name: .long, parsing: .unconditional, help: "Audio per read from stdin in milliseconds (at the raw format's byte rate): the chunk size after which a partial is published.")
     var chunkMs: Int = 40
 
     func validate() throws {
@@ -42,6 +43,7 @@ struct Stream: ParsableCommand {
     }
 
     func run() throws {
+        Interrupt.exitQuietly() // SIGINT/SIGTERM before the graph runs: nothing to flush, exit 0
         let format = RawPCMFormat(sampleRate: rate, encoding: encoding, channels: channels)
         do { try FileDescriptorAudioSource.validate(format) } catch {
             Console.error("\(error)")
@@ -56,21 +58,8 @@ struct Stream: ParsableCommand {
         }
 
         // SIGINT / SIGTERM: end the input as if at EOF, so every stage flushes and the final result prints.
-        // A second signal exits at once.
-        var signalSources: [DispatchSourceSignal] = []
-        let signalQueue = DispatchQueue(label: "ssmspeech.signals")
-        var signalled = false
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-            s.setEventHandler {
-                if signalled { _exit(130) } // threads are still running: no atexit handlers
-                signalled = true
-                graph.stop()
-            }
-            s.resume()
-            signalSources.append(s)
-        }
+        // A second signal exits at once (Interrupt).
+        Interrupt.onInterrupt { graph.stop() }
         do {
             try graph.run()
         } catch {
@@ -79,7 +68,6 @@ struct Stream: ParsableCommand {
             throw ExitCode(1)
         }
         printer.endLiveLine()
-        _ = signalSources
     }
 }
 

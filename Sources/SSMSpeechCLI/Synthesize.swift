@@ -15,7 +15,10 @@ struct Synthesize: ParsableCommand {
             first (sizes unknown, as aplay and sox accept), or headerless s16le samples with --format raw — \
             so `ssmspeech synthesize "Hello." | aplay` starts playing at once. Numbers, money, times and \
             common abbreviations are spelled out; long text is spoken sentence by sentence. --stats prints \
-            time to first audio and the real-time factor to stderr.
+            time to first audio and the real-time factor to stderr. With -o, nothing is left behind when \
+            synthesis fails, speaks nothing, or is ended by SIGINT/SIGTERM (the process then ends by the \
+            signal, status 130/143); an existing FILE is replaced only by a complete one. Text that starts \
+            with '-' goes after '--'.
             """)
 
     @Argument(help: "The text to speak (default: read lines from stdin).")
@@ -24,24 +27,24 @@ struct Synthesize: ParsableCommand {
     @Option(name: .long, help: "Voice name under Resources/voices, or a path to a voice folder (default: the bundled voice).")
     var voice: String?
 
-    @Option(name: .shortAndLong, help: "Write a WAV file instead of streaming to stdout.")
+    @Option(name: .shortAndLong, help: "Write a WAV file instead of streaming to stdout (it appears only when complete: written beside it, then renamed).")
     var output: String?
 
     @Option(name: .long, help: "Stream format on stdout: wav or raw (s16le, no header). Ignored with -o.")
     var format: SynthesisOutputFormat = .wav
 
-    @Option(name: .long, help: "Speaking rate: durations are multiplied by 1/rate (0.5 … 2).")
+    @Option(name: .long, parsing: .unconditional, help: "Speaking rate: durations are multiplied by 1/rate (0.5 … 2).")
     var rate: Float = 1
 
-    @Option(name: .long, help: "Threads for the matrix work (OpenBLAS); 1 is best for latency.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for the matrix work (OpenBLAS); 1 is best for latency.")
     var threads: Int = 1
 
     @Flag(name: .long, help: "Print time to first audio, audio seconds, compute seconds and RTF to stderr.")
     var stats = false
 
     func validate() throws {
-        guard rate >= 0.5 && rate <= 2 else { throw ValidationError("--rate must be between 0.5 and 2") }
-        guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
+        if let p = RangeCheck.problem("--rate", rate, SpeechSynthesizer.rates) { throw ValidationError(p) }
+        if let p = RangeCheck.problem("--threads", threads, RecognizerOptions.threads) { throw ValidationError(p) }
         if let t = text, t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw ValidationError("the text is empty")
         }
@@ -55,7 +58,9 @@ struct Synthesize: ParsableCommand {
         do {
             tts = try SpeechSynthesizer(voice: try ModelLocator.locateVoice(voice))
             if let output {
-                sink = try WAVFileWriter(path: output, sampleRate: tts.sampleRate)
+                let file = try WAVFileWriter(path: output, sampleRate: tts.sampleRate, atomic: true)
+                Interrupt.setTemporaryFile(file.temporaryPath) // removed on SIGINT/SIGTERM/SIGQUIT
+                sink = file
             } else {
                 guard !Console.stdoutIsTerminal else {
                     Console.error("stdout is a terminal: pipe the audio (| aplay) or write a file with -o FILE")
@@ -84,13 +89,20 @@ struct Synthesize: ParsableCommand {
         }
         do {
             try graph.run()
+            guard samples > 0 else {
+                (sink as? WAVFileWriter)?.discard()
+                Interrupt.setTemporaryFile(nil)
+                Console.error("nothing to speak in the text")
+                throw ExitCode(1)
+            }
             try sink.finish()
+            Interrupt.setTemporaryFile(nil)
+        } catch let e as ExitCode {
+            throw e
         } catch {
+            (sink as? WAVFileWriter)?.discard()
+            Interrupt.setTemporaryFile(nil)
             Console.error("\(error)")
-            throw ExitCode(1)
-        }
-        if samples == 0 {
-            Console.error("nothing to speak in the text")
             throw ExitCode(1)
         }
         if stats {

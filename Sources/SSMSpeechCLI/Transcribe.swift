@@ -12,15 +12,22 @@ struct Transcribe: ParsableCommand {
         discussion: """
             Each file is decoded, mixed to mono, resampled to 16 kHz and run through the streaming encoder \
             exactly as `stream` would. Results are printed in argument order. A file that cannot be read \
-            prints an error line naming it; the others are still transcribed and the exit status is 1.
+            prints an error line naming it; the others are still transcribed and the exit status is 1. \
+            A file name that starts with '-' goes after '--' (or is written ./-name); a name that is not \
+            UTF-8 is opened as given and shown with those bytes as \\xHH. SIGINT/SIGTERM stop at once (the \
+            results already printed stay): the process ends by the signal, so the shell's status is \
+            130/143 and a shell loop stops too. A stdout that cannot be written (a full disk) is an error line and \
+            status 1; a reader that went away (`| head -1`) ends the program quietly with status 0.
             """)
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "Output format: text, tsv, json (JSON Lines), srt or vtt.")
+    @Option(name: .long, help: ArgumentHelp(
+        "Output format: text, tsv, json (JSON Lines), srt or vtt.",
+        discussion: "tsv: PATH<TAB>TRANSCRIPT per file; a backslash, tab, newline or carriage return in either field is written \\\\, \\t, \\n, \\r, another control character or a byte that is not UTF-8 \\xHH."))
     var format: OutputFormat = .text
 
-    @Option(name: .long, help: "Files transcribed in parallel.")
+    @Option(name: .long, parsing: .unconditional, help: "Files transcribed in parallel.")
     var jobs: Int = 1
 
     @Argument(help: "Audio files.")
@@ -36,12 +43,13 @@ struct Transcribe: ParsableCommand {
         let printer = OrderedPrinter(files: files, format: format)
         let files = self.files
         let work: @Sendable (Int) -> Void = { i in
-            let path = files[i]
             let result = Result { () -> (Transcript, Double) in
-                let start = DispatchTime.now().uptimeNanoseconds
-                let t = try RecognitionGraph.transcribe(source: FileAudioSource(path: path), recognizer: recognizer)
-                let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                return (t, t.duration > 0 ? wall / t.duration : 0)
+                try Self.openingRawName(files[i]) { path in
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let t = try RecognitionGraph.transcribe(source: FileAudioSource(path: path), recognizer: recognizer)
+                    let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    return (t, t.duration > 0 ? wall / t.duration : 0)
+                }
             }
             printer.deliver(i, result)
         }
@@ -60,7 +68,30 @@ struct Transcribe: ParsableCommand {
         let failed = printer.failed
         if failed { throw ExitCode(1) }
     }
+
+    /// Runs `body` with a path that opens `name`. A name that was not UTF-8 on the command line (shown
+    /// with `\xHH`) is opened from its original bytes and handed over as /proc/self/fd/N; errors that
+    /// mention that path get the shown name instead.
+    static func openingRawName<T>(_ name: String, _ body: (String) throws -> T) throws -> T {
+        guard let bytes = CommandLineArguments.bytes(of: name) else { return try body(name) }
+        let fd = (bytes + [0]).withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+        }
+        guard fd >= 0 else {
+            throw AudioError.cannotOpen(path: name, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        let path = "/proc/self/fd/\(fd)"
+        do {
+            return try body(path)
+        } catch {
+            throw RenamedError(description: "\(error)".replacingOccurrences(of: path, with: name))
+        }
+    }
 }
+
+/// An error whose message had a stand-in path replaced by the name the user gave.
+struct RenamedError: Error, CustomStringConvertible { let description: String }
 
 /// Prints each file's result (or error line) in argument order as soon as all earlier files are done;
 /// files finish in any order on any thread.
@@ -86,11 +117,13 @@ final class OrderedPrinter: @unchecked Sendable {
     func deliver(_ i: Int, _ result: Result<(Transcript, Double), Error>) {
         lock.lock(); defer { lock.unlock() }
         results[i] = result
-        progress.advance(files[i])
+        defer { progress.advance(files[i]) } // after the results: Console clears the line before each
         while nextToPrint < files.count, let r = results[nextToPrint] {
             switch r {
             case .success(let (t, rtf)):
-                Console.out(TranscriptFormatter.render(format, file: files[nextToPrint], transcript: t, rtf: rtf))
+                let file = files[nextToPrint]
+                Console.out(TranscriptFormatter.render(format, file: file, fileBytes: CommandLineArguments.bytes(of: file),
+                                                       transcript: t, rtf: rtf))
             case .failure(let e):
                 anyFailed = true
                 // Audio errors already name the file; others get it prefixed.

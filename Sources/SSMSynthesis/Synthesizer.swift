@@ -49,13 +49,19 @@ public final class Synthesizer {
         try self.init(folder: VoiceFolder(path: directory), phonemizer: phonemizer)
     }
 
+    /// Loads the weights file at `path` and builds a model from it; every weight error becomes one
+    /// `SynthesisError` naming the file once.
     private static func loading<T>(_ path: String, _ make: (WeightStore) throws -> T) throws -> T {
-        let store: WeightStore
-        do { store = try WeightStore(path: path) } catch let e as WeightError {
-            throw SynthesisError.cannotRead(path: path, reason: "\(e)")
-        }
-        do { return try make(store) } catch let e as WeightError {
-            throw SynthesisError.cannotRead(path: path, reason: "\(e)")
+        do {
+            return try make(try WeightStore(path: path))
+        } catch let e as WeightError {
+            let reason: String
+            switch e {
+            case let .cannotRead(_, r): reason = r
+            case let .malformedHeader(_, r): reason = "malformed safetensors header: \(r)"
+            default: reason = e.description
+            }
+            throw SynthesisError.cannotRead(path: path, reason: reason)
         }
     }
 

@@ -6,6 +6,12 @@ import COpenBLAS
 /// and `y = W·x + b`.
 public enum BLAS {
     /// Sets the number of OpenBLAS threads (1 is best for streaming; the default for the CLI).
+    ///
+    /// OpenBLAS starts its thread pool when the library is loaded, before `main`: `OPENBLAS_NUM_THREADS`
+    /// threads, else one per core, each with its own stack and a 128 MB work buffer of address space
+    /// (under `ulimit -v` a thread whose buffer cannot be mapped retries forever). This grows the pool
+    /// to `n` when it is smaller and never shrinks it, so a process that wants a small pool sets
+    /// `OPENBLAS_NUM_THREADS` before it starts (`ssmspeech` starts itself again with 1).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -10,6 +10,9 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case unusedTensors([String])
     case invalidConfig(String)
+    /// A value a model cannot use: not finite, beyond `SafeTensors.maxMagnitude`, or outside what the
+    /// tensor's role allows (a standard deviation that is not positive). `value` is as printed.
+    case invalidValue(tensor: String, index: Int, value: String, reason: String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,8 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
             let shown = names.prefix(5).joined(separator: ", ")
             return "unexpected tensors not used by the model: \(shown)\(names.count > 5 ? " (+\(names.count - 5) more)" : "")"
         case let .invalidConfig(reason): return "invalid model config: \(reason)"
+        case let .invalidValue(tensor, index, value, reason):
+            return "tensor '\(tensor)' holds \(value) at element \(index) (\(reason))"
         }
     }
 }
@@ -44,13 +49,16 @@ public struct NamedTensor: Sendable {
 /// Reader for the safetensors format (https://github.com/huggingface/safetensors):
 /// `u64 little-endian header length N`, `N bytes of JSON {name: {dtype, shape, data_offsets}}`, raw data.
 public enum SafeTensors {
-    /// Reads every tensor of the file at `path`, validating the header and bounds.
+    /// Largest magnitude a weight may have. Trained weights here stay below 100 (S4D's `A_imag`, π·n,
+    /// is the largest); a value beyond this cannot come out of training, and its products overflow
+    /// Float32 within a layer or two, so `parse` refuses it rather than let it turn into NaN logits.
+    public static let maxMagnitude: Float = 1e10
+
+    /// Reads every tensor of the file at `path`, validating the header, bounds and values.
     public static func read(path: String) throws -> [String: NamedTensor] {
         let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw WeightError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+        do { data = try InputFile.read(path, mapped: true) } catch let e as InputFile.Problem {
+            throw WeightError.cannotRead(path: path, reason: e.reason)
         }
         return try parse(data, path: path)
     }
@@ -78,7 +86,9 @@ public enum SafeTensors {
         }
         let payload = data.count - 8 - Int(headerLength)
         var result: [String: NamedTensor] = [:]
-        for (name, entry) in header where name != "__metadata__" {
+        // In name order, so that the first bad tensor reported is always the same one.
+        for name in header.keys.sorted() where name != "__metadata__" {
+            let entry = header[name]!
             guard let info = entry as? [String: Any],
                   let dtype = info["dtype"] as? String,
                   let shapeAny = info["shape"] as? [Any],
@@ -120,6 +130,8 @@ public enum SafeTensors {
             }
             let start = headerEnd + offsets[0]
             var values = [Float](repeating: 0, count: count)
+            // Converted and checked in one pass: every value finite and within ±maxMagnitude.
+            var bad: Int?
             data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
                 let base = raw.baseAddress!.advanced(by: start - data.startIndex)
                 for i in 0..<count {
@@ -134,7 +146,12 @@ public enum SafeTensors {
                         let bits = UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
                         values[i] = Float(bitPattern: bits)
                     }
+                    if !(abs(values[i]) <= maxMagnitude) && bad == nil { bad = i }  // NaN fails the test too
                 }
+            }
+            if let i = bad {
+                throw WeightError.invalidValue(tensor: name, index: i, value: "\(values[i])",
+                                               reason: "weights must be finite and within ±\(RangeCheck.format(maxMagnitude))")
             }
             result[name] = NamedTensor(shape: shape, values: values)
         }
@@ -200,6 +217,15 @@ public final class WeightStore {
         return t.values
     }
 
+    /// `take` for a tensor every element of which must be positive (a standard deviation: a divisor).
+    public func takePositive(_ name: String, shape: [Int]) throws -> [Float] {
+        let v = try take(name, shape: shape)
+        if let i = v.firstIndex(where: { !($0 > 0) }) {
+            throw WeightError.invalidValue(tensor: name, index: i, value: RangeCheck.format(v[i]), reason: "must be positive")
+        }
+        return v
+    }
+
     /// The raw tensor (shape unchecked), marking it used.
     public func tensor(_ name: String) throws -> NamedTensor {
         guard let t = tensors[name] else { throw WeightError.missingTensor(name) }
@@ -224,6 +250,102 @@ public struct ScopedWeights {
 
     public func name(_ n: String) -> String { prefix.isEmpty ? n : prefix + "." + n }
     public func take(_ n: String, shape: [Int]) throws -> [Float] { try store.take(name(n), shape: shape) }
+    public func takePositive(_ n: String, shape: [Int]) throws -> [Float] { try store.takePositive(name(n), shape: shape) }
     public func contains(_ n: String) -> Bool { store.contains(name(n)) }
     public func scoped(_ p: String) -> ScopedWeights { ScopedWeights(store: store, prefix: name(p)) }
+}
+
+// MARK: - Checks shared by the loaders (models, voices, language models, decoding settings)
+
+/// Reading a file that a model, voice or language model is made of, with one short reason for each
+/// way a path can be unusable ("empty file name", "no such file", "is a directory", "permission
+/// denied", else the system's words). Every loader goes through here, so they all say it the same way.
+public enum InputFile {
+    public struct Problem: Error, CustomStringConvertible, Equatable {
+        public let reason: String
+        public init(_ reason: String) { self.reason = reason }
+        public var description: String { reason }
+    }
+
+    /// Why `path` cannot be read as a regular file, or nil when it can be opened for reading.
+    public static func problem(_ path: String) -> String? {
+        if path.isEmpty { return "empty file name" }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return reason(errno) }
+        if st.st_mode & S_IFMT == S_IFDIR { return "is a directory" }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return reason(errno) }
+        close(fd)
+        return nil
+    }
+
+    /// Whether something (file or folder) exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return !path.isEmpty && stat(path, &st) == 0
+    }
+
+    /// The bytes of the file at `path` (memory-mapped when `mapped`); throws a `Problem`.
+    public static func read(_ path: String, mapped: Bool = false) throws -> Data {
+        if let p = problem(path) { throw Problem(p) }
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: mapped ? .alwaysMapped : [])
+        } catch {
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            if let u = underlying, u.domain == NSPOSIXErrorDomain { throw Problem(reason(Int32(u.code))) }
+            throw Problem(error.localizedDescription)
+        }
+    }
+
+    static func reason(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "no such file"
+        case EACCES: return "permission denied"
+        case EISDIR: return "is a directory"
+        case ENOTDIR: return "a component of the path is not a directory"
+        default: return String(cString: strerror(code))
+        }
+    }
+}
+
+/// The one way option checks and config loaders state a number's range, so that every message reads
+/// alike: "n_layers must be at most 256, got 1000000000000", "lm_weight must be at least 0, got -100",
+/// "lm_weight must be a number between 0 and 10, got nan". NaN is never in a range.
+public enum RangeCheck {
+    /// nil when `value` lies in `range`, else "`field` must be at least/at most …, got `value`".
+    public static func problem<T: BinaryInteger>(_ field: String, _ value: T, _ range: ClosedRange<T>) -> String? {
+        if range.contains(value) { return nil }
+        let side = value < range.lowerBound ? "at least \(range.lowerBound)" : "at most \(range.upperBound)"
+        return "\(field) must be \(side), got \(value)"
+    }
+
+    public static func problem<T: BinaryFloatingPoint>(_ field: String, _ value: T, _ range: ClosedRange<T>) -> String? {
+        if range.contains(value) { return nil }
+        let side = value.isNaN ? "a number \(describe(range))"
+            : value < range.lowerBound ? "at least \(format(range.lowerBound))" : "at most \(format(range.upperBound))"
+        return "\(field) must be \(side), got \(format(value))"
+    }
+
+    /// "between 1 and 1024"
+    public static func describe<T: BinaryInteger>(_ r: ClosedRange<T>) -> String { "between \(r.lowerBound) and \(r.upperBound)" }
+
+    /// "between 0 and 10", ">= 0 (or inf)"
+    public static func describe<T: BinaryFloatingPoint>(_ r: ClosedRange<T>) -> String {
+        if r.upperBound == .infinity { return ">= \(format(r.lowerBound)) (or inf)" }
+        return "between \(format(r.lowerBound)) and \(format(r.upperBound))"
+    }
+
+    /// `r` for a help text: "1 … 1024", "0 … inf".
+    public static func text<T: BinaryInteger>(_ r: ClosedRange<T>) -> String { "\(r.lowerBound) … \(r.upperBound)" }
+    public static func text<T: BinaryFloatingPoint>(_ r: ClosedRange<T>) -> String { "\(format(r.lowerBound)) … \(format(r.upperBound))" }
+
+    /// A number as a person writes it: 10 rather than 10.0, 1e+10 rather than 10000000000.0.
+    public static func format<T: BinaryFloatingPoint>(_ x: T) -> String {
+        let d = Double(x)
+        if d.isNaN { return "nan" }
+        if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+        if d == d.rounded() && abs(d) < 1e7 { return String(Int(d)) }
+        if abs(d) >= 1e7 || abs(d) < 1e-4 { return String(format: "%g", d) }
+        return "\(x)"
+    }
 }

@@ -6,7 +6,7 @@ import SSMSynthesis
 
 /// Assembles the synthesis graph:
 ///
-///     text source → FrontEndStage → SpeechStage → sink (samples)
+///     text source → FrontEndStage (one utterance per message) → SpeechStage → sink (samples)
 ///
 /// The front end of the next line runs while the speech stage is still speaking the previous one; the
 /// speech stage passes samples on every `chunkFrames` × 10 ms, so output starts after the first frames of
@@ -25,12 +25,16 @@ public enum SynthesisGraph {
 }
 
 /// Normalisation, clauses, espeak-ng phonemes, token ids: one text in, its utterances out.
-public final class FrontEndStage: PipelineStage {
+/// Each utterance leaves as soon as it is ready (one element per message), so the speech stage starts
+/// on the first sentence of a long line while the rest is still being phonemised.
+public final class FrontEndStage: PipelineExpandingStage {
     let frontEnd: TextFrontEnd
     let maxWords: Int
     public init(frontEnd: TextFrontEnd, maxWords: Int = 25) { self.frontEnd = frontEnd; self.maxWords = maxWords }
-    public func process(_ text: String) throws -> [[Int32]] { try frontEnd.utterances(text, maxWords: maxWords) }
-    public func flush() throws -> [[Int32]] { [] }
+    public func process(_ text: String, emit: ([Int32]) -> Bool) throws {
+        try frontEnd.forEachUtterance(text, maxWords: maxWords) { emit($0) }
+    }
+    public func flush(emit: ([Int32]) -> Bool) {}
 }
 
 /// The acoustic model's recurrent decoder and the vocoder, frame by frame: each utterance's samples leave
@@ -50,21 +54,20 @@ public final class SpeechStage: PipelineExpandingStage {
         buffer.reserveCapacity(chunkSamples)
     }
 
-    public func process(_ utterances: [[Int32]], emit: ([Float]) -> Bool) throws {
-        for tokens in utterances {
-            var open = true
-            try synthesizer.speak(tokens: tokens, session: session, lengthScale: lengthScale) { samples in
-                guard open else { return }
-                buffer.append(contentsOf: samples)
-                if buffer.count >= chunkSamples {
-                    open = emit(buffer)
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
+    /// Speaks one utterance (its token ids).
+    public func process(_ tokens: [Int32], emit: ([Float]) -> Bool) throws {
+        var open = true
+        try synthesizer.speak(tokens: tokens, session: session, lengthScale: lengthScale) { samples in
             guard open else { return }
-            // end of an utterance: pass on what is left, so a line's audio is complete before the next
-            if !buffer.isEmpty { guard emit(buffer) else { return }; buffer.removeAll(keepingCapacity: true) }
+            buffer.append(contentsOf: samples)
+            if buffer.count >= chunkSamples {
+                open = emit(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
+        guard open else { return }
+        // end of an utterance: pass on what is left, so a line's audio is complete before the next
+        if !buffer.isEmpty { guard emit(buffer) else { return }; buffer.removeAll(keepingCapacity: true) }
     }
 
     public func flush(emit: ([Float]) -> Bool) throws {

@@ -179,52 +179,134 @@ private final class ReadInbox: @unchecked Sendable {
     }
 }
 
-/// Samples already in memory, handed out in chunks of `chunkSamples`, optionally paced.
-/// Used by `bench` and by tests.
-public final class MemoryAudioSource: PipelineSource {
-    public enum Pacing {
-        /// As fast as the first channel takes them.
-        case none
-        /// Chunk k is handed over when its last sample would have been recorded, at wall-clock speed.
-        case realtime
-        /// Chunk k+1 is handed over only after `signal()` was called for chunk k (one chunk in flight).
-        case lockstep
-    }
-    public let samples: [Float]
-    public let sampleRate: Int
-    public let chunkSamples: Int
-    public let pacing: Pacing
-    private let stopFlag = StopFlag()
-    private let step = DispatchSemaphore(value: 0)
-    /// Wall clock (uptime ns) when the first chunk's audio started "recording" (realtime pacing).
-    public private(set) var startNanos: UInt64 = 0
+/// How a paced source hands out its chunks.
+public enum AudioPacing: Sendable {
+    /// As fast as the first channel takes them.
+    case none
+    /// Chunk k is handed over when its last sample would have been recorded, at wall-clock speed.
+    case realtime
+    /// Chunk k+1 is handed over only after `signal()` was called for chunk k (one chunk in flight).
+    case lockstep
+}
 
-    public init(samples: [Float], sampleRate: Int, chunkSamples: Int, pacing: Pacing = .none) {
-        self.samples = samples
+/// The chunking and pacing shared by ``MemoryAudioSource`` and ``PacedFileAudioSource``: chunk k is
+/// samples `[k·chunkSamples, (k+1)·chunkSamples)` of the whole signal (the last one shorter), whatever
+/// blocks `next` delivers them in.
+final class ChunkPacer: @unchecked Sendable {
+    // @unchecked: `stopFlag` and `step` are thread-safe; the rest is touched only by the running thread.
+    let sampleRate: Int
+    let chunkSamples: Int
+    let pacing: AudioPacing
+    let stopFlag = StopFlag()
+    let step = DispatchSemaphore(value: 0)
+    private(set) var startNanos: UInt64 = 0
+    /// Samples handed over so far.
+    private(set) var emitted = 0
+
+    init(sampleRate: Int, chunkSamples: Int, pacing: AudioPacing) {
         self.sampleRate = sampleRate
         self.chunkSamples = max(1, chunkSamples)
         self.pacing = pacing
     }
 
-    /// Lock-step pacing: the result of the previous chunk has been published.
-    public func signal() { step.signal() }
-
-    public func run(emit: (AudioBlock, Double) -> Bool) throws {
+    /// `next` appends the next samples of the signal to its argument and returns false at the end.
+    func run(next: (inout [Float]) throws -> Bool, emit: (AudioBlock, Double) -> Bool) throws {
         startNanos = DispatchTime.now().uptimeNanoseconds
-        var offset = 0
-        while offset < samples.count, !stopFlag.isSet {
-            let end = min(samples.count, offset + chunkSamples)
+        var buffer: [Float] = []
+        var start = 0 // of the unsent samples in `buffer`
+        var more = true
+        while !stopFlag.isSet {
+            while more && buffer.count - start < chunkSamples {
+                if start > 0 { buffer.removeFirst(start); start = 0 }
+                more = try next(&buffer)
+            }
+            let count = min(chunkSamples, buffer.count - start)
+            guard count > 0 else { return }
+            let end = emitted + count
             if case .realtime = pacing {
                 let due = startNanos + UInt64(Double(end) / Double(sampleRate) * 1e9)
                 let now = DispatchTime.now().uptimeNanoseconds
                 if due > now { usleep(useconds_t((due - now) / 1000)) }
             }
-            let block = AudioBlock(samples: Array(samples[offset..<end]), sampleRate: sampleRate)
+            let block = AudioBlock(samples: Array(buffer[start..<(start + count)]), sampleRate: sampleRate)
+            start += count
+            emitted = end
             guard emit(block, Double(end) / Double(sampleRate)) else { return }
-            offset = end
             if case .lockstep = pacing { step.wait() }
         }
     }
+}
 
-    public func stop() { stopFlag.set(); step.signal() }
+/// Samples already in memory, handed out in chunks of `chunkSamples`, optionally paced.
+/// Used by tests (``PacedFileAudioSource`` reads a file the same way without holding it).
+public final class MemoryAudioSource: PipelineSource {
+    public typealias Pacing = AudioPacing
+    public let samples: [Float]
+    public var sampleRate: Int { pacer.sampleRate }
+    public var chunkSamples: Int { pacer.chunkSamples }
+    public var pacing: Pacing { pacer.pacing }
+    private let pacer: ChunkPacer
+    /// Wall clock (uptime ns) when the first chunk's audio started "recording" (realtime pacing).
+    public var startNanos: UInt64 { pacer.startNanos }
+
+    public init(samples: [Float], sampleRate: Int, chunkSamples: Int, pacing: Pacing = .none) {
+        self.samples = samples
+        pacer = ChunkPacer(sampleRate: sampleRate, chunkSamples: chunkSamples, pacing: pacing)
+    }
+
+    /// Lock-step pacing: the result of the previous chunk has been published.
+    public func signal() { pacer.step.signal() }
+
+    public func run(emit: (AudioBlock, Double) -> Bool) throws {
+        var given = false
+        try pacer.run(next: { buffer in
+            if !given { buffer.append(contentsOf: samples); given = true }
+            return false
+        }, emit: emit)
+    }
+
+    public func stop() { pacer.stopFlag.set(); pacer.step.signal() }
+}
+
+/// An audio file (any format `SoundFile` reads, at its own rate, mixed to mono), read block by block
+/// and handed out in chunks of `chunkSamples` with the pacing of ``MemoryAudioSource``: the same
+/// chunks, the same timing, without holding the file (`bench` of a 3-hour file needs a block's memory,
+/// not the file's). The file is opened by `init`, so a file that cannot be read fails there.
+public final class PacedFileAudioSource: PipelineSource {
+    public let path: String
+    public var sampleRate: Int { pacer.sampleRate }
+    public var chunkSamples: Int { pacer.chunkSamples }
+    public var pacing: AudioPacing { pacer.pacing }
+    /// Source frames read per block.
+    public let blockFrames: Int
+    private let pacer: ChunkPacer
+    private let file: SoundFile
+    /// Wall clock (uptime ns) when the first chunk's audio started "recording" (realtime pacing).
+    public var startNanos: UInt64 { pacer.startNanos }
+    /// Samples handed out so far (all of the file once `run` has returned without a stop).
+    public var samplesEmitted: Int { pacer.emitted }
+
+    /// Opens `path`; `chunkSamples` is given the file's sample rate.
+    public init(path: String, chunkSamples: (_ sampleRate: Int) -> Int, pacing: AudioPacing = .none,
+                blockFrames: Int = AudioFile.blockFrames) throws {
+        self.path = path
+        file = try SoundFile(path: path)
+        self.blockFrames = max(1, blockFrames)
+        pacer = ChunkPacer(sampleRate: file.sampleRate, chunkSamples: chunkSamples(file.sampleRate), pacing: pacing)
+    }
+
+    deinit { file.close() }
+
+    /// Lock-step pacing: the result of the previous chunk has been published.
+    public func signal() { pacer.step.signal() }
+
+    public func run(emit: (AudioBlock, Double) -> Bool) throws {
+        var scratch = [Float]()
+        try pacer.run(next: { buffer in
+            try file.readMono(appendingTo: &buffer, scratch: &scratch, maxFrames: blockFrames) > 0
+        }, emit: emit)
+        file.close()
+    }
+
+    public func stop() { pacer.stopFlag.set(); pacer.step.signal() }
 }

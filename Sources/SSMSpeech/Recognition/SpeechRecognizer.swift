@@ -41,7 +41,46 @@ public struct RecognizerOptions: Sendable, Equatable {
     public var endpoint: EndpointConfig = .default
 
     public init() {}
+
+    // MARK: Accepted ranges: the one place for every number a recognizer is given. `SpeechRecognizer`
+    // checks them (`validate()`), and so does the command line with its flag names; the decoding ranges
+    // are `CTCBeamSearchOptions`', which also bound the model folder's `decoding.json`.
+
+    public static let beamWidths = CTCBeamSearchOptions.beamWidths
+    public static let lmWeights = CTCBeamSearchOptions.lmWeights
+    public static let wordBonuses = CTCBeamSearchOptions.wordBonuses
+    public static let unknownWordLog10s = CTCBeamSearchOptions.unknownWordLog10s
+    /// `partialMargin`: ≥ 0, infinity allowed, NaN not.
+    public static let partialMargins = CTCBeamSearchOptions.partialMargins
+    /// `endpoint.trailingSilence` and `endpoint.maxUtterance`, in seconds (0: never). Finite, so that
+    /// they convert to frame counts (an infinite or 1e18 s endpoint trapped converting to Int).
+    public static let endpointSeconds: ClosedRange<Double> = 0...3_600
+    /// BLAS threads (`Compute.setThreads`): more than the cores only slows a product down.
+    public static let threads: ClosedRange<Int> = 1...64
+
+    /// The options with a range, by their Swift names (`SpeechError` messages) — the command line
+    /// maps them to its flags.
+    public enum Field: String, Sendable, CaseIterable {
+        case beamWidth, lmWeight, wordBonus, unknownWordLog10, partialMargin, trailingSilence, maxUtterance
+    }
+
+    /// Throws `SpeechError.invalidOption("NAME must be …, got …")` for the first option outside its
+    /// range, with NAME from `name` (default: the Swift property's name).
+    public func validate(naming name: (Field) -> String = { $0.rawValue }) throws {
+        let problem = beamWidth.flatMap { RangeCheck.problem(name(.beamWidth), $0, Self.beamWidths) }
+            ?? lmWeight.flatMap { RangeCheck.problem(name(.lmWeight), $0, Self.lmWeights) }
+            ?? wordBonus.flatMap { RangeCheck.problem(name(.wordBonus), $0, Self.wordBonuses) }
+            ?? unknownWordLog10.flatMap { RangeCheck.problem(name(.unknownWordLog10), $0, Self.unknownWordLog10s) }
+            ?? RangeCheck.problem(name(.partialMargin), partialMargin, Self.partialMargins)
+            ?? RangeCheck.problem(name(.trailingSilence), endpoint.trailingSilence, Self.endpointSeconds)
+            ?? RangeCheck.problem(name(.maxUtterance), endpoint.maxUtterance, Self.endpointSeconds)
+        if let problem { throw SpeechError.invalidOption(problem) }
+    }
 }
+
+/// How the ranges above (and every config loader's) are stated and checked; re-exported for the
+/// command line, which states the same ranges in its help and messages.
+public typealias RangeCheck = SSMTensor.RangeCheck
 
 /// Errors of the front door itself (the engine modules' errors pass through unchanged).
 public enum SpeechError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -81,9 +120,7 @@ public final class SpeechRecognizer: @unchecked Sendable {
     }
 
     public init(model folder: ModelFolder, options: RecognizerOptions = RecognizerOptions()) throws {
-        if options.decoding == .beam, let beam = options.beamWidth, beam < 1 {
-            throw SpeechError.invalidOption("beamWidth must be at least 1, got \(beam)")
-        }
+        try options.validate()
         model = folder
         encoder = try Encoder(folder: folder, precision: options.precision)
         decoder = try Self.decoder(for: folder, options: options)

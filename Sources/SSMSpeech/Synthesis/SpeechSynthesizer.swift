@@ -109,7 +109,12 @@ final class FlowControl: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
 
-    init(credits: Int) { self.credits = DispatchSemaphore(value: credits) }
+    init(credits: Int) {
+        // Created at 0 and signalled up: libdispatch traps when a semaphore is freed while its count is
+        // below the value it was created with, which is the normal state of an abandoned stream.
+        self.credits = DispatchSemaphore(value: 0)
+        for _ in 0..<credits { self.credits.signal() }
+    }
 
     /// Waits for a credit; false once the consumer has gone.
     func acquire() -> Bool {

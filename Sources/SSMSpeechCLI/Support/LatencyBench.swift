@@ -45,34 +45,62 @@ struct BenchReport: Codable, Sendable {
     var text: String
 }
 
-/// Runs the recognition graph over audio held in memory, chunk by chunk, and measures latency.
+/// An input `bench` cannot measure.
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    static func noAudio(_ path: String) -> BenchError {
+        BenchError(description: "\(path): the audio has no samples: nothing to measure (rtf and latencies need at least one sample)")
+    }
+}
+
+/// Runs the recognition graph over an audio file, chunk by chunk, and measures latency.
+///
+/// The file is read block by block as the chunks go (`PacedFileAudioSource`), never held whole, and
+/// what is kept per chunk is a few numbers (not the words so far), so memory does not grow with the
+/// length of the audio beyond the final text.
 ///
 /// Without `realtime`, chunks go in lock-step (the next chunk enters when the previous one's partial
 /// is published), so each chunk's latency is pure compute; first-partial and emission latencies are
 /// then computed on the audio clock, as if the chunks had arrived at real-time pace (chunk k arrives
 /// when its last sample is recorded; its result is published its measured compute latency later). With
 /// `realtime`, chunks are paced by the wall clock and all times are wall-clock times.
+///
+/// - Throws: `BenchError.noAudio` for a file with no samples (an rtf would be 0/0), and the file's
+///   `AudioError`s.
 enum LatencyBench {
-    static func run(recognizer: SpeechRecognizer, samples: [Float], sampleRate: Int, alignment: [WordTiming]?,
+    static func run(recognizer: SpeechRecognizer, path: String, alignment: [WordTiming]?,
                     chunkMs: Int, realtime: Bool, audioName: String, threads: Int,
                     layout: RecognitionGraph.Layout = .fused) throws -> BenchReport {
-        let chunkSamples = max(1, sampleRate * chunkMs / 1000)
-        let source = MemoryAudioSource(samples: samples, sampleRate: sampleRate, chunkSamples: chunkSamples,
-                                       pacing: realtime ? .realtime : .lockstep)
-        struct Record { var arrival: UInt64; var publish: UInt64; var audioEnd: Double; var words: [String]; var partialNonEmpty: Bool }
+        let source = try PacedFileAudioSource(path: path, chunkSamples: { max(1, $0 * chunkMs / 1000) },
+                                              pacing: realtime ? .realtime : .lockstep)
+        struct Record { var arrival: UInt64; var publish: UInt64; var audioEnd: Double; var partialNonEmpty: Bool }
         var records: [Record] = []
-        var finals: [Utterance] = []
+        var finalWords: [String] = []
+        // firstShown[j][w]: the first chunk whose published words (finals so far, then the partial) had
+        // w at position j. Positions already final before a chunk keep their word, so each chunk looks
+        // only at the positions from the first word it may have changed.
+        var firstShown: [[String: Int]] = []
         var endRecord: Record?
         let graph = RecognitionGraph.make(source: source, recognizer: recognizer, capacity: 4, layout: layout) { info, update in
             let now = DispatchTime.now().uptimeNanoseconds
-            finals += update.finals
-            let words = finals.flatMap { $0.words.map(\.word) } + (update.partial?.words.map(\.word) ?? [])
-            let r = Record(arrival: info.arrivalNanos, publish: now, audioEnd: info.audioEnd, words: words,
+            let stable = finalWords.count
+            finalWords += update.finals.flatMap { $0.words.map(\.word) }
+            let r = Record(arrival: info.arrivalNanos, publish: now, audioEnd: info.audioEnd,
                            partialNonEmpty: !(update.partial?.text.isEmpty ?? true))
-            if info.isEndOfStream { endRecord = r } else { records.append(r); source.signal() }
+            if info.isEndOfStream { endRecord = r; return }
+            let partialWords = update.partial?.words.map(\.word) ?? []
+            let k = records.count
+            for j in stable..<(finalWords.count + partialWords.count) {
+                let word = j < finalWords.count ? finalWords[j] : partialWords[j - finalWords.count]
+                if j == firstShown.count { firstShown.append([:]) }
+                if firstShown[j][word] == nil { firstShown[j][word] = k }
+            }
+            records.append(r)
+            source.signal()
         }
         try graph.run()
         guard let endRecord else { throw PipelineError.cancelled }
+        guard source.samplesEmitted > 0 else { throw BenchError.noAudio(path) }
 
         var hist = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
         var computeNs: UInt64 = 0
@@ -81,7 +109,7 @@ enum LatencyBench {
             computeNs += r.publish - r.arrival
         }
         computeNs += endRecord.publish - endRecord.arrival
-        let duration = Double(samples.count) / Double(sampleRate)
+        let duration = Double(source.samplesEmitted) / Double(source.sampleRate)
         // Clocks in seconds from the start of the audio.
         func arrival(_ r: Record) -> Double {
             realtime ? Double(r.arrival &- source.startNanos) / 1e9 : r.audioEnd
@@ -89,10 +117,15 @@ enum LatencyBench {
         func publish(_ r: Record) -> Double {
             realtime ? Double(r.publish &- source.startNanos) / 1e9 : r.audioEnd + Double(r.publish - r.arrival) / 1e9
         }
+        /// The first chunk whose audio reaches `t` (the last chunk if none does); chunk ends only grow.
         func chunk(containing t: Double) -> Int {
-            records.firstIndex { $0.audioEnd >= t } ?? (records.count - 1)
+            var lo = 0, hi = records.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if records[mid].audioEnd >= t { hi = mid } else { lo = mid + 1 }
+            }
+            return lo < records.count ? lo : records.count - 1
         }
-        let finalWords = finals.flatMap { $0.words.map(\.word) }
         var firstPartial: Double?
         var emissions: [Double] = []
         if let alignment, let first = alignment.first, !records.isEmpty {
@@ -104,7 +137,7 @@ enum LatencyBench {
             where alignment[i].word == finalWords[j] {
                 // Hypothesis word j first shows with its final spelling at chunk k (else: only in the final result).
                 let fed = arrival(records[chunk(containing: alignment[i].end)])
-                let shown = records.first { $0.words.count > j && $0.words[j] == finalWords[j] } ?? endRecord
+                let shown = j < firstShown.count ? firstShown[j][finalWords[j]].map { records[$0] } ?? endRecord : endRecord
                 emissions.append((publish(shown) - fed) * 1000)
             }
         }

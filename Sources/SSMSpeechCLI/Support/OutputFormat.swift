@@ -86,11 +86,43 @@ enum TranscriptFormatter {
         return out
     }
 
-    /// The text written to stdout for one file in `format`.
-    static func render(_ format: OutputFormat, file: String, transcript t: Transcript, rtf: Double) -> String {
+    /// One `tsv` field: a backslash, tab, newline or carriage return is written `\\`, `\t`, `\n`, `\r`,
+    /// another control character or a byte that is not UTF-8 (a file name given as raw bytes) `\xHH`;
+    /// so a line is always one record of two fields.
+    static func tsvField<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+        let raw = Array(bytes)
+        if !raw.contains(where: { $0 < 0x20 || $0 == 0x5C || $0 == 0x7F }), let s = String(validating: raw, as: UTF8.self) {
+            return s
+        }
+        var out = "", i = 0
+        while i < raw.count {
+            let b = raw[i]
+            switch b {
+            case UInt8(ascii: "\\"): out += "\\\\"; i += 1; continue
+            case UInt8(ascii: "\t"): out += "\\t"; i += 1; continue
+            case UInt8(ascii: "\n"): out += "\\n"; i += 1; continue
+            case UInt8(ascii: "\r"): out += "\\r"; i += 1; continue
+            case 0..<0x20, 0x7F: out += String(format: "\\x%02X", b); i += 1; continue
+            default: break
+            }
+            let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+            if n > 0, i + n <= raw.count, let s = String(validating: raw[i..<(i + n)], as: UTF8.self) {
+                out += s
+                i += n
+            } else {
+                out += String(format: "\\x%02X", b)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// The text written to stdout for one file in `format`. `fileBytes`: the file name's bytes when they
+    /// are not UTF-8 (`file` then shows them as `\xHH`).
+    static func render(_ format: OutputFormat, file: String, fileBytes: [UInt8]? = nil, transcript t: Transcript, rtf: Double) -> String {
         switch format {
         case .text: return t.text + "\n"
-        case .tsv: return file + "\t" + t.text + "\n"
+        case .tsv: return tsvField(fileBytes ?? Array(file.utf8)) + "\t" + tsvField(t.text.utf8) + "\n"
         case .json: return json(file: file, transcript: t, rtf: rtf) + "\n"
         case .srt: return srt(t)
         case .vtt: return vtt(t)

@@ -74,7 +74,7 @@ public final class AcousticModel {
         decNorm = try Norm(w.scoped("dec_norm"), kind: .layernorm, dim: e)
         decOut = try Linear(w.scoped("dec_out"), inFeatures: e, outFeatures: m, bias: true)
         melMean = try w.take("mel_mean", shape: [m])
-        melStd = try w.take("mel_std", shape: [m])
+        melStd = try w.takePositive("mel_std", shape: [m])
         try store.checkAllUsed()
         parameterCount = store.names.reduce(0) { $0 + ((try? store.tensor($1).count) ?? 0) }
     }
@@ -113,8 +113,21 @@ public final class AcousticModel {
         var g = h
         for layer in durLayers { layer(&g) }
         let logDur = durProj(durNorm(g))  // (N, 1)
-        let durations = logDur.data.map { Int(max(0, ((expf($0) - 1) * lengthScale + 0.5).rounded(.down))) }
+        let durations = logDur.data.map { Self.frames(logDuration: $0, lengthScale: lengthScale) }
         return Plan(hidden: h, mu: mu, durations: durations)
+    }
+
+    /// Most frames one phoneme may last (10 s). Trained durations stay below a second; the bound keeps
+    /// a model whose outputs overflow (exp of a huge log duration is +inf) from trapping in the
+    /// conversion to Int or planning hours of audio.
+    public static let maxPhonemeFrames = 1_000
+
+    /// `floor((exp(logDuration) − 1) · lengthScale + 0.5)`, at least 0 and at most `maxPhonemeFrames`
+    /// (NaN counts as 0).
+    static func frames(logDuration: Float, lengthScale: Float) -> Int {
+        let f = ((expf(logDuration) - 1) * lengthScale + 0.5).rounded(.down)
+        guard f > 0 else { return 0 }   // also NaN
+        return f >= Float(maxPhonemeFrames) ? maxPhonemeFrames : Int(f)
     }
 
     /// Most frames one call of `decode` takes.

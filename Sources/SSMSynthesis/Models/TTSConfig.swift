@@ -1,6 +1,7 @@
 import Foundation
 import SSMLayers
 import SSMModels
+import SSMTensor
 
 /// The `config.json` of a voice folder (beside `acoustic.safetensors` and `vocoder.safetensors`);
 /// written by `Training/tts/export.py` from the PyTorch `TTSConfig`. The file's keys are the PyTorch field
@@ -71,11 +72,17 @@ public struct TTSConfig: Codable, Sendable, Equatable {
         case format, voice, source, vocab, espeakVoice = "espeak_voice", audio, acoustic, vocoder
     }
 
+    /// Reads and validates the voice's `config.json` at `path`.
     public static func load(path: String) throws -> TTSConfig {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw SynthesisError.cannotRead(path: path, reason: (error as NSError).localizedDescription)
+        do { data = try InputFile.read(path) } catch let e as InputFile.Problem {
+            throw SynthesisError.cannotRead(path: path, reason: e.reason)
         }
+        return try parse(data, path: path)
+    }
+
+    /// Decodes and validates voice config JSON; `path` names the file in errors.
+    public static func parse(_ data: Data, path: String = "<config>") throws -> TTSConfig {
         let c: TTSConfig
         do { c = try JSONDecoder().decode(TTSConfig.self, from: data) } catch {
             throw SynthesisError.invalidConfig(path: path, reason: "\(error)")
@@ -84,16 +91,53 @@ public struct TTSConfig: Codable, Sendable, Equatable {
         return c
     }
 
+    /// Output sample rates a voice may declare: those the audio side accepts (`AudioLimits.sampleRates`,
+    /// 8 kHz … 768 kHz), so that a voice of 0 Hz or 1e12 Hz fails here, naming the voice, rather than
+    /// in the WAV writer.
+    public static let sampleRates: ClosedRange<Int> = 8_000...768_000
+    /// FFT sizes of the vocoder's inverse STFT.
+    public static let fftSizes: ClosedRange<Int> = 2...65_536
+    /// Mel bins.
+    public static let melBins: ClosedRange<Int> = 1...1_024
+    /// `mel_floor`: the log of it is the silence the vocoder is primed with, so it must be positive.
+    public static let melFloors: ClosedRange<Double> = 1e-20...1
+    /// `vocoder.max_log_magnitude`: exp of it bounds each STFT bin (exp(88) overflows Float32).
+    public static let maxLogMagnitudes: ClosedRange<Float> = -20...20
+
+    /// Checks every field against its range (`SizeLimits` for the model sizes); the error names the
+    /// file and the field (`acoustic.enc_layers must be at most 256, got 1000000000000`).
     public func validate(path: String = "<config>") throws {
         func bad(_ r: String) -> SynthesisError { .invalidConfig(path: path, reason: r) }
         guard format == "ssmspeech-tts-v1" else { throw bad("unknown format '\(format)'") }
-        guard audio.hop > 0, audio.nFFT >= audio.hop, audio.nFFT % audio.hop == 0, audio.nMels > 0 else {
-            throw bad("audio: n_fft must be a positive multiple of hop")
-        }
-        let a = acoustic, v = vocoder
-        guard a.dModel > 0, a.encLayers >= 0, a.encKernel % 2 == 1, a.durKernel % 2 == 1, a.decDModel > 0,
-              a.decLayers >= 0, a.decFFNMult >= 0 else { throw bad("acoustic: sizes must be positive, kernels odd") }
-        guard v.dim > 0, v.intermediate > 0, v.layers >= 0, v.kernel > 0 else { throw bad("vocoder: sizes must be positive") }
+        let L = SizeLimits.self, R = RangeCheck.self, a = acoustic, v = vocoder
+        let problems: [String?] = [
+            R.problem("audio.sample_rate", audio.sampleRate, Self.sampleRates),
+            R.problem("audio.n_fft", audio.nFFT, Self.fftSizes),
+            R.problem("audio.hop", audio.hop, 1...max(1, audio.nFFT)),
+            R.problem("audio.n_mels", audio.nMels, Self.melBins),
+            R.problem("audio.f_min", audio.fMin, 0...(Double(audio.sampleRate) / 2)),
+            R.problem("audio.f_max", audio.fMax, 0...(Double(audio.sampleRate) / 2)),
+            R.problem("audio.mel_floor", audio.melFloor, Self.melFloors),
+            R.problem("acoustic.d_model", a.dModel, L.width),
+            R.problem("acoustic.enc_layers", a.encLayers, L.layers),
+            R.problem("acoustic.enc_kernel", a.encKernel, L.kernel),
+            R.problem("acoustic.dur_layers", a.durLayers, L.layers),
+            R.problem("acoustic.dur_kernel", a.durKernel, L.kernel),
+            R.problem("acoustic.dec_d_model", a.decDModel, L.width),
+            R.problem("acoustic.dec_layers", a.decLayers, L.layers),
+            R.problem("acoustic.dec_ffn_mult", a.decFFNMult, L.ffnMult),
+            SizeLimits.problem(s4d: a.s4d, mamba: a.mamba, prefix: "acoustic."),
+            R.problem("vocoder.dim", v.dim, L.width),
+            R.problem("vocoder.intermediate", v.intermediate, L.width),
+            R.problem("vocoder.layers", v.layers, L.layers),
+            R.problem("vocoder.kernel", v.kernel, L.kernel),
+            R.problem("vocoder.max_log_magnitude", v.maxLogMagnitude, Self.maxLogMagnitudes),
+            R.problem("vocab size", vocab.count, L.vocabulary),
+        ]
+        if let problem = problems.lazy.compactMap({ $0 }).first { throw bad(problem) }
+        guard audio.nFFT % audio.hop == 0 else { throw bad("audio: n_fft must be a multiple of hop") }
+        guard audio.fMin < audio.fMax else { throw bad("audio: f_min must be below f_max") }
+        guard a.encKernel % 2 == 1, a.durKernel % 2 == 1 else { throw bad("acoustic: kernels must be odd") }
         guard vocab.contains("^"), vocab.contains("$") else { throw bad("vocab lacks '^' or '$'") }
     }
 }

@@ -187,7 +187,10 @@ public final class Vocoder {
             window.withUnsafeBufferPointer { w in for i in 0..<n { ola[i] += frame[i] * w[i] * scale } }
             // the first hop samples are final now
             let out = s.out.pointer + r * hop
-            inverseEnvelope.withUnsafeBufferPointer { e in for i in 0..<hop { out[i] = ola[i] * e[i] } }
+            // a sample that overflowed (weights whose products exceed Float32) is silence, not ±1 noise
+            inverseEnvelope.withUnsafeBufferPointer { e in
+                for i in 0..<hop { let x = ola[i] * e[i]; out[i] = x.isFinite ? x : 0 }
+            }
             ola.update(from: ola + hop, count: n - hop)
             (ola + (n - hop)).update(repeating: 0, count: hop)
         }

@@ -79,35 +79,75 @@ public struct TextFrontEnd: Sendable {
         return parts.joined(separator: " ")
     }
 
+    /// Longest word (in characters, after normalisation) that ``utterances(_:maxWords:)`` passes to the
+    /// phonemizer whole; longer ones are cut into pieces of at most this many characters.
+    public static let maxWordCharacters = 40
+
+    /// `word` cut into `⌈count / maxWordCharacters⌉` pieces of nearly equal length (a 41-letter word
+    /// gives 21 + 20); words of at most `maxWordCharacters` characters are returned whole.
+    static func splitOverlong<S: StringProtocol>(_ word: S) -> [Substring] {
+        let count = word.count
+        guard count > maxWordCharacters else { return [Substring(word)] }
+        let pieces = (count + maxWordCharacters - 1) / maxWordCharacters
+        var out: [Substring] = []
+        out.reserveCapacity(pieces)
+        var start = word.startIndex
+        for k in 0..<pieces {
+            let length = count / pieces + (k < count % pieces ? 1 : 0)
+            let end = word.index(start, offsetBy: length)
+            out.append(Substring(word[start..<end]))
+            start = end
+        }
+        return out
+    }
+
     /// Token ids per utterance: `text` split after each `. ? !` clause, and after the clause that reaches
     /// `maxWords` words; a clause longer than `maxWords + 15` words is cut every `maxWords` words.
     /// Utterances with no phonemes are left out.
+    ///
+    /// A word longer than ``maxWordCharacters`` characters (after normalisation: "aaaa…" a megabyte long,
+    /// a URL, a run of letters with no space) is first cut into pieces of at most that length, each
+    /// then read as a word: without the cut, the whole run became one utterance whose phonemes, tokens
+    /// and acoustic plan grew with it (1 MB of one letter: 1.3 GB and 16 s before any audio). English
+    /// words are far shorter, so ordinary text is not affected; ``phonemeString(_:)`` and
+    /// ``tokens(_:)`` (all of a text as one utterance, as the training recipe reads it) do not cut.
     public func utterances(_ text: String, maxWords: Int = 25) throws -> [[Int32]] {
+        var out: [[Int32]] = []
+        try forEachUtterance(text, maxWords: maxWords) { out.append($0); return true }
+        return out
+    }
+
+    /// ``utterances(_:maxWords:)`` one at a time: `body` gets each utterance's token ids as soon as it is
+    /// phonemized (the first long before the last of a long text), and returns false to stop.
+    public func forEachUtterance(_ text: String, maxWords: Int = 25, _ body: ([Int32]) throws -> Bool) throws {
         var pieces: [(words: String, mark: Character?)] = []
-        for c in Self.clauses(TextNormalizer.expand(text)) {
-            let words = c.words.split(whereSeparator: { $0.isWhitespace })
+        for var c in Self.clauses(TextNormalizer.expand(text)) {
+            var words = c.words.split(whereSeparator: { $0.isWhitespace })
+            if words.contains(where: { $0.count > Self.maxWordCharacters }) {
+                words = words.flatMap { Self.splitOverlong($0) }
+                c.words = words.joined(separator: " ")
+            }
             if words.count <= maxWords + 15 { pieces.append(c); continue }
             for start in stride(from: 0, to: words.count, by: maxWords) {
                 let end = min(words.count, start + maxWords)
                 pieces.append((words[start..<end].joined(separator: " "), end == words.count ? c.mark : nil))
             }
         }
-        var out: [[Int32]] = []
         var group: [(words: String, mark: Character?)] = []
         var count = 0
+        var going = true
         func close() throws {
             defer { group = []; count = 0 }
             guard !group.isEmpty else { return }
             let ph = try phonemeString(clauses: group)
-            if !ph.isEmpty { out.append(tokens(forPhonemes: ph)) }
+            if !ph.isEmpty { going = try body(tokens(forPhonemes: ph)) }
         }
-        for p in pieces {
+        for p in pieces where going {
             group.append(p)
             count += p.words.split(whereSeparator: { $0.isWhitespace }).count
             if let m = p.mark, m != "," { try close() } else if count >= maxWords { try close() }
         }
-        try close()
-        return out
+        if going { try close() }
     }
 
     /// Token ids `(N)`: `^`, the phoneme string's scalars found in the vocabulary, `$`.
