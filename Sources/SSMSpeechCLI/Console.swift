@@ -356,10 +356,16 @@ enum CommandLineArguments {
     static func bytes(of argument: String) -> [UInt8]? { raw[argument] }
 
     /// Valid UTF-8 sequences as they are, every other byte as `\xHH`.
-    static func escapingInvalidUTF8(_ bytes: [UInt8]) -> String {
+    static func escapingInvalidUTF8(_ bytes: [UInt8]) -> String { escaping(bytes) { _ in nil } }
+
+    /// `bytes` as text: each byte for which `special` gives a replacement is written as that, then valid
+    /// UTF-8 sequences as they are and every other byte as `\xHH`. The one escaper of the command line
+    /// (file names in messages, `tsv` fields).
+    static func escaping(_ bytes: [UInt8], special: (UInt8) -> String?) -> String {
         var out = "", i = 0
         while i < bytes.count {
             let b = bytes[i]
+            if let r = special(b) { out += r; i += 1; continue }
             let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
             if n > 0, i + n <= bytes.count, let s = String(validating: bytes[i..<(i + n)], as: UTF8.self) {
                 out += s

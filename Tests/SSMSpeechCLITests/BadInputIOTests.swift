@@ -235,7 +235,8 @@ extension BadInputCLITests {
             let r = try run(args, timeout: 60, mayBeKilled: true, feed: { _ in
                 _ = gone.wait(timeout: .now() + 60) // stdin stays open until the process is gone
             }, during: { pid in
-                self.waitUntilCatching(pid, SIGINT)
+                // the handler of the very signal sent (they are installed one after another; slow under ASan)
+                self.waitUntilCatching(pid, sig, seconds: 20)
                 usleep(100_000)
                 kill(pid, sig)
                 var waited = 0

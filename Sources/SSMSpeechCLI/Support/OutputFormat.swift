@@ -94,27 +94,16 @@ enum TranscriptFormatter {
         if !raw.contains(where: { $0 < 0x20 || $0 == 0x5C || $0 == 0x7F }), let s = String(validating: raw, as: UTF8.self) {
             return s
         }
-        var out = "", i = 0
-        while i < raw.count {
-            let b = raw[i]
+        return CommandLineArguments.escaping(raw) { b in
             switch b {
-            case UInt8(ascii: "\\"): out += "\\\\"; i += 1; continue
-            case UInt8(ascii: "\t"): out += "\\t"; i += 1; continue
-            case UInt8(ascii: "\n"): out += "\\n"; i += 1; continue
-            case UInt8(ascii: "\r"): out += "\\r"; i += 1; continue
-            case 0..<0x20, 0x7F: out += String(format: "\\x%02X", b); i += 1; continue
-            default: break
-            }
-            let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
-            if n > 0, i + n <= raw.count, let s = String(validating: raw[i..<(i + n)], as: UTF8.self) {
-                out += s
-                i += n
-            } else {
-                out += String(format: "\\x%02X", b)
-                i += 1
+            case UInt8(ascii: "\\"): return "\\\\"
+            case UInt8(ascii: "\t"): return "\\t"
+            case UInt8(ascii: "\n"): return "\\n"
+            case UInt8(ascii: "\r"): return "\\r"
+            case 0..<0x20, 0x7F: return String(format: "\\x%02X", b)
+            default: return nil
             }
         }
-        return out
     }
 
     /// The text written to stdout for one file in `format`. `fileBytes`: the file name's bytes when they
