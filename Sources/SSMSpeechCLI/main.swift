@@ -40,6 +40,9 @@ if getenv("OPENBLAS_NUM_THREADS") == nil {
 AddressSpace.adaptToLimit()
 
 Console.occupyClosedStandardDescriptors()
+// `stream` exits 0 on SIGINT/SIGTERM until its graph runs: decided before any handler exists, so that
+// no signal can arrive between the handlers and the command's own setup (seen under AddressSanitizer).
+if CommandLine.arguments.dropFirst().first == "stream" { Interrupt.exitQuietly() }
 Console.installSignalHandling()
 
 // Like ParsableCommand.main(), but a usage error is one `error: …` line, not a usage dump; arguments
