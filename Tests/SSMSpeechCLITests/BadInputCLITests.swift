@@ -403,9 +403,24 @@ final class BadInputCLITests: XCTestCase {
     /// A copy of the shipped model whose `model.safetensors` (and optionally `config.json`) is replaced.
     func corruptModel(_ name: String, weights: [UInt8]? = nil, config: ((inout [String: Any]) -> Void)? = nil) throws -> String {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: Self.shippedModel), "no shipped model")
+        let dir = try copyFolder(Self.shippedModel, as: name, config: config)
+        if let weights { try Data(weights).write(to: URL(fileURLWithPath: dir).appendingPathComponent("model.safetensors")) }
+        return dir
+    }
+
+    /// Sends `sig` to `pid` and waits up to `seconds` for the process to be gone; true if it is.
+    @discardableResult
+    static func sendSignal(_ pid: pid_t, _ sig: Int32, waitingUpTo seconds: Double) -> Bool {
+        kill(pid, sig)
+        let deadline = Date().addingTimeInterval(seconds)
+        while kill(pid, 0) == 0 && Date() < deadline { usleep(50_000) }
+        return kill(pid, 0) != 0
+    }
+
+    /// A copy of the model or voice folder `source` under `tmp/name`, its `config.json` changed by `config`.
+    func copyFolder(_ source: String, as name: String, config: ((inout [String: Any]) -> Void)? = nil) throws -> String {
         let dir = tmp.appendingPathComponent(name)
-        try FileManager.default.copyItem(atPath: Self.shippedModel, toPath: dir.path)
-        if let weights { try Data(weights).write(to: dir.appendingPathComponent("model.safetensors")) }
+        try FileManager.default.copyItem(atPath: source, toPath: dir.path)
         if let config {
             let url = dir.appendingPathComponent("config.json")
             var c = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
@@ -632,10 +647,7 @@ final class BadInputCLITests: XCTestCase {
         }, during: { pid in
             wrote.wait()
             sleep(2)
-            kill(pid, SIGTERM)
-            var waited = 0
-            while kill(pid, 0) == 0 && waited < 1_200 { usleep(50_000); waited += 1 }
-            endedBySignal.value = kill(pid, 0) != 0
+            endedBySignal.value = Self.sendSignal(pid, SIGTERM, waitingUpTo: 60)
             exited.signal()
         })
         XCTAssertTrue(endedBySignal.value, "still running 60 s after SIGTERM (stdin open)")

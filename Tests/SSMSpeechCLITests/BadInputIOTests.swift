@@ -207,9 +207,7 @@ extension BadInputCLITests {
         }, during: { pid in
             wrote.wait()
             usleep(300_000)
-            kill(pid, SIGTERM)
-            var waited = 0
-            while kill(pid, 0) == 0 && waited < 200 { usleep(50_000); waited += 1 }
+            Self.sendSignal(pid, SIGTERM, waitingUpTo: 10)
             gone.signal()
         })
         XCTAssertEqual(r.reason, .uncaughtSignal, "ended by the signal")
@@ -240,9 +238,7 @@ extension BadInputCLITests {
                 // the handler of the very signal sent (they are installed one after another; slow under ASan)
                 self.waitUntilCatching(pid, sig, seconds: 20)
                 usleep(100_000)
-                kill(pid, sig)
-                var waited = 0
-                while kill(pid, 0) == 0 && waited < 600 { usleep(50_000); waited += 1 }
+                Self.sendSignal(pid, sig, waitingUpTo: 30)
                 gone.signal()
             })
             return (r, Date().timeIntervalSince(start))

@@ -34,15 +34,7 @@ extension BadInputCLITests {
 
     /// A copy of the tiny fixture voice whose `config.json` is changed by `edit`.
     func tinyVoiceCopy(_ name: String, config edit: ((inout [String: Any]) -> Void)? = nil) throws -> String {
-        let dir = tmp.appendingPathComponent(name)
-        try FileManager.default.copyItem(atPath: Fixtures.path("tts_tiny"), toPath: dir.path)
-        if let edit {
-            let url = dir.appendingPathComponent("config.json")
-            var c = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-            edit(&c)
-            try JSONSerialization.data(withJSONObject: c).write(to: url)
-        }
-        return dir.path
+        try copyFolder(Fixtures.path("tts_tiny"), as: name, config: edit)
     }
 
     func editSection(_ c: inout [String: Any], _ section: String, _ key: String, _ value: Any) {
