@@ -26,6 +26,13 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // Benchmarks/SSMBenchmarks (wall clock, throughput, malloc counts): `swift package benchmark`.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // `ssmspeech serve` (SSMServer): HTTP + WebSocket on SwiftNIO, Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries, each wrapped once (module map + pkg-config).
@@ -56,10 +63,22 @@ let package = Package(
         .target(name: "SSMSpeech", dependencies: ["SSMAudio", "SSMFeatures", "SSMTensor", "SSMModels", "SSMDecoding", "SSMSynthesis"],
                 path: "Sources/SSMSpeech"),
         .target(name: "SSMPipeline", dependencies: ["SSMSpeech", "SSMAudio", "SSMSynthesis"], path: "Sources/SSMPipeline"),
+        // The speech server (`ssmspeech serve`): WebSocket streaming with streams batched across
+        // connections, OpenAI-style HTTP endpoints, /health and /metrics. Built on the front door only.
+        .target(name: "SSMServer", dependencies: [
+                    "SSMSpeech",
+                    .product(name: "Hummingbird", package: "hummingbird"),
+                    .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                    .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "NIOWebSocket", package: "swift-nio"),
+                ], path: "Sources/SSMServer"),
         .executableTarget(
             name: "SSMSpeechCLI",
             dependencies: [
-                "SSMSpeech", "SSMPipeline",
+                "SSMSpeech", "SSMPipeline", "SSMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -112,6 +131,10 @@ let package = Package(
                     // share fixtures between XCTest's class setUp and the tests in static properties (XCTest
                     // runs them one at a time); annotating every such helper buys no safety.
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The server's pieces (protocol messages, multipart parsing, the engine loop); the running server
+        // is tested over loopback by Tests/server (pytest, a WebSocket client) in .ci/test.
+        .testTarget(name: "SSMServerTests", dependencies: ["SSMServer", "SSMSpeech", "SSMTestSupport"],
+                    path: "Tests/SSMServerTests"),
         .testTarget(name: "SSMSynthesisTests", dependencies: ["SSMSynthesis", "SSMModels", "SSMTensor", "SSMTestSupport"],
                     path: "Tests/SSMSynthesisTests"),
         .testTarget(name: "SSMModelsTests", dependencies: ["SSMModels", "SSMLayers", "SSMTensor", "SSMDecoding", "SSMTestSupport"], path: "Tests/SSMModelsTests"),

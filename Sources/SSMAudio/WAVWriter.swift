@@ -68,7 +68,7 @@ public func wavHeader(sampleRate: Int, channels: Int, bitsPerSample: Int, float:
 }
 
 /// Writes a WAV file through libsndfile (sizes are fixed up on `finish`). 16-bit output uses
-/// libsndfile's clipping conversion, the same rule as ``encodePCM16(_:into:)``.
+/// the same conversion as ``encodePCM16(_:into:)`` (done here, not by libsndfile, whose rounding differs).
 ///
 /// With `atomic: true` (and a `path` that does not exist yet or is a regular file, or a symbolic link to
 /// one) the samples go to a temporary file beside it (``temporaryPath``), which `finish` renames to
@@ -86,6 +86,8 @@ public final class WAVFileWriter: AudioSink {
     public private(set) var temporaryPath: String?
     private var handle: OpaquePointer?
     private var target: String
+    /// Scratch for 16-bit output.
+    private var shorts: [Int16] = []
 
     /// Creates (or truncates) `path`, or with `atomic` a temporary file beside it.
     /// - Throws: ``AudioError/cannotOpen(path:reason:)`` if libsndfile cannot create the file.
@@ -167,7 +169,16 @@ public final class WAVFileWriter: AudioSink {
         }
         let frames = sf_count_t(samples.count / channels)
         guard frames > 0 else { return }
-        let done = sf_writef_float(handle, samples.baseAddress, frames)
+        let done: sf_count_t
+        if sampleFormat == .pcm16 {
+            // Converted here, by the same rule as `encodePCM16` (WAVStreamWriter, the server): libsndfile's
+            // own float → short conversion rounds differently (1 LSB lower for about half the samples).
+            shorts.removeAll(keepingCapacity: true)
+            for x in samples { shorts.append(pcm16Sample(x)) }
+            done = sf_writef_short(handle, shorts, frames)
+        } else {
+            done = sf_writef_float(handle, samples.baseAddress, frames)
+        }
         guard done == frames else {
             throw AudioError.writeFailed(path: path, reason: String(cString: sf_strerror(handle)))
         }
@@ -296,21 +307,25 @@ private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
 }
 
 /// Appends `samples` as signed 16-bit little-endian PCM: `round(x · 32768)` clipped to
-/// [-32768, 32767], NaN → 0. This is libsndfile's rule with clipping on (``WAVFileWriter`` uses it too)
-/// and the exact inverse of the `x / 32768` read scaling, so 16-bit audio survives a round trip.
+/// [-32768, 32767], NaN → 0 (``WAVFileWriter`` writes 16-bit files with the same rule). It is the exact
+/// inverse of the `x / 32768` read scaling, so 16-bit audio survives a round trip.
 public func encodePCM16(_ samples: UnsafeBufferPointer<Float>, into bytes: inout [UInt8]) {
     bytes.reserveCapacity(bytes.count + 2 * samples.count)
     for x in samples {
-        let scaled = x * 32768
-        let v: Int16
-        if scaled.isNaN { v = 0 }
-        else if scaled >= 32767 { v = 32767 }
-        else if scaled <= -32768 { v = -32768 }
-        else { v = Int16(scaled.rounded(.toNearestOrEven)) }
-        let u = UInt16(bitPattern: v)
+        let u = UInt16(bitPattern: pcm16Sample(x))
         bytes.append(UInt8(u & 0xFF))
         bytes.append(UInt8(u >> 8))
     }
+}
+
+/// One sample as signed 16-bit: `round(x · 32768)` (ties to even) clipped to [-32768, 32767], NaN → 0.
+@inline(__always)
+public func pcm16Sample(_ x: Float) -> Int16 {
+    let scaled = x * 32768
+    if scaled.isNaN { return 0 }
+    if scaled >= 32767 { return 32767 }
+    if scaled <= -32768 { return -32768 }
+    return Int16(scaled.rounded(.toNearestOrEven))
 }
 
 /// Appends `samples` as IEEE 32-bit little-endian floats.

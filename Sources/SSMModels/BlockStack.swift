@@ -83,8 +83,9 @@ public final class BlockStack {
         /// The mixer's batch scratch and, per block, the mixer states of the bound rows, typed by the
         /// stack's mixer (`MixerBlocks<M>.Batch`).
         let mixer: AnyObject
-        /// The rows' states of the previous call (the typed per-block states are rebuilt only when they change).
-        var bound: [ObjectIdentifier] = []
+        /// The rows' states of the previous call, retained (the typed per-block states are rebuilt only
+        /// when they change; an identifier alone could be reused by a new state at a freed address).
+        var bound: [State] = []
 
         init(_ s: BlockStack, maxRows: Int) {
             self.maxRows = maxRows
@@ -97,8 +98,8 @@ public final class BlockStack {
         /// Whether `states` are the rows of the previous call; if not, records them and returns false.
         func rebind(_ states: [State]) -> Bool {
             // Compared in place: mapping to a new array here would allocate on every call.
-            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return true }
-            bound = states.map(ObjectIdentifier.init)
+            if states.count == bound.count && zip(states, bound).allSatisfy({ $0 === $1 }) { return true }
+            bound = states
             return false
         }
     }

@@ -138,12 +138,19 @@ public final class Encoder {
     /// are in `state.logits` and the call returns true. Allocates nothing.
     public func step(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
         guard frontEnd(frame, state: s) else { return false }
+        stepBlocks(state: s)
+        return true
+    }
+
+    /// The second half of `step` for one stream whose front end just completed a frame
+    /// (`stepFrontEnd` returned true): the blocks, final norm and CTC head (matrix × vector); the logits
+    /// are then in `state.logits`.
+    public func stepBlocks(state s: State) {
         let h = s.hidden.pointer
         stack.step(h, state: s.blocks)
         normF(h, into: s.normed.pointer)
         head(s.normed.pointer, into: s.logits.pointer)
         s.didEmit()
-        return true
     }
 }
 
@@ -159,7 +166,7 @@ extension Encoder {
         public let logits: FloatBuffer
         let blocks: BlockStack.BatchScratch
         /// The streams' block states of the current batch (rebuilt only when the batch changes).
-        var bound: [ObjectIdentifier] = [], blockStates: [BlockStack.State] = []
+        var blockStates: [BlockStack.State] = []
 
         init(_ e: Encoder, maxBatch: Int) {
             let d = e.config.dModel
@@ -170,9 +177,10 @@ extension Encoder {
         }
 
         func bind(_ states: [Encoder.State]) {
-            // Compared in place: mapping to a new array here would allocate on every output frame.
-            if states.count == bound.count && zip(states, bound).allSatisfy({ ObjectIdentifier($0) == $1 }) { return }
-            bound = states.map(ObjectIdentifier.init)
+            // Compared in place (mapping to a new array here would allocate on every output frame), by
+            // the block states themselves, which this scratch retains: an identifier of a freed state
+            // could be reused by a new one.
+            if states.count == blockStates.count && zip(states, blockStates).allSatisfy({ $0.blocks === $1 }) { return }
             blockStates = states.map(\.blocks)
         }
     }
@@ -186,21 +194,37 @@ extension Encoder {
     /// then rows of `scratch.logits (B, V)`. Same results as `step` per stream. Allocates nothing once
     /// the batch's states are bound.
     public func stepBatch(_ frames: UnsafePointer<Float>, states: [State], scratch sc: BatchScratch) -> Bool {
-        let b = states.count, f = config.nMels, d = config.dModel
+        let b = states.count, f = config.nMels
         precondition(b >= 1 && b <= sc.maxBatch, "batch of \(b) streams; scratch holds \(sc.maxBatch)")
         var ready = 0
-        for (i, s) in states.enumerated() where frontEnd(frames + i * f, state: s) {
-            (sc.hidden.pointer + i * d).update(from: s.hidden.pointer, count: d)
-            ready += 1
-        }
+        for (i, s) in states.enumerated() where frontEnd(frames + i * f, state: s) { ready += 1 }
         guard ready > 0 else { return false }
         precondition(ready == b, "stepBatch needs streams in lock-step (\(ready) of \(b) completed a frame)")
+        stepBlocksBatch(states: states, scratch: sc)
+        return true
+    }
+
+    /// The per-stream half of a step: feeds one feature frame `(F)` to the stream's convolutional front
+    /// end. True when it completed an output frame's input (every `s1·s2`-th frame); then call
+    /// `stepBlocksBatch` with this state among the batch before feeding it another frame. Streams need
+    /// not be in lock-step: a server collects whichever streams are ready and steps them together.
+    public func stepFrontEnd(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
+        frontEnd(frame, state: s)
+    }
+
+    /// The batched half of a step: the blocks, final norm and CTC head for B streams whose front ends
+    /// have each just completed a frame (`stepFrontEnd` returned true). Row i of `scratch.logits (B, V)`
+    /// is then stream `states[i]`'s output frame. Same results as `step` per stream, up to the rounding
+    /// of a matrix product over B rows instead of one.
+    public func stepBlocksBatch(states: [State], scratch sc: BatchScratch) {
+        let b = states.count, d = config.dModel
+        precondition(b >= 1 && b <= sc.maxBatch, "batch of \(b) streams; scratch holds \(sc.maxBatch)")
+        for (i, s) in states.enumerated() { (sc.hidden.pointer + i * d).update(from: s.hidden.pointer, count: d) }
         sc.bind(states)
         let h = sc.hidden.pointer, normed = sc.normed.pointer
         stack.stepBatch(h, states: sc.blockStates, scratch: sc.blocks)
         for i in 0..<b { normF(h + i * d, into: normed + i * d) }
         head(normed, rows: b, into: sc.logits.pointer)
         for s in states { s.didEmit() }
-        return true
     }
 }

@@ -46,4 +46,17 @@ public enum AudioFile {
         try samples.withUnsafeBufferPointer { try w.write($0) }
         try w.finish()
     }
+
+    /// The 44-byte header of a 16-bit mono WAV stream of unknown length (sizes 0xFFFFFFFF, the
+    /// convention of live streams, understood by aplay, sox and ffmpeg).
+    public static func streamingWAVHeader(sampleRate: Int) -> [UInt8] {
+        wavHeader(sampleRate: sampleRate, channels: 1, bitsPerSample: 16)
+    }
+
+    /// Samples as 16-bit little-endian PCM, clipped the way the WAV writers clip.
+    public static func pcm16(_ samples: [Float]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        samples.withUnsafeBufferPointer { encodePCM16($0, into: &bytes) }
+        return bytes
+    }
 }

@@ -42,8 +42,11 @@ public typealias EncoderConfig = SSMModels.EncoderConfig
 public typealias NGramLM = SSMDecoding.NGramLM
 public typealias CTCBeamSearchOptions = SSMDecoding.CTCBeamSearchOptions
 
-// Accepted audio, and audio writers.
+// Accepted audio, raw PCM and WAV streams (bytes in any pieces → samples), and audio writers.
 public typealias AudioLimits = SSMAudio.AudioLimits
+public typealias RawPCMFormat = SSMAudio.RawPCMFormat
+public typealias PCMEncoding = SSMAudio.PCMEncoding
+public typealias PCMStreamParser = SSMAudio.PCMStreamParser
 public typealias AudioSink = SSMAudio.AudioSink
 public typealias WAVFileWriter = SSMAudio.WAVFileWriter
 public typealias WAVStreamWriter = SSMAudio.WAVStreamWriter

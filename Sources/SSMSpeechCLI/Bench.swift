@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
             """)
 
     @OptionGroup var options: ModelOptions
+    @OptionGroup var blas: BLASThreadsOption
 
     @Option(name: .long, help: "Audio file to stream (default: the bundled bench recording).")
     var audio: String?
@@ -47,14 +48,14 @@ struct Bench: ParsableCommand {
             Console.error("no bench recording found (Resources/bench/bench.wav); pass --audio FILE")
             throw ExitCode(2)
         }
-        let recognizer = try options.load()
+        let recognizer = try options.load(blasThreads: blas.threads)
         do {
             let stem = (path as NSString).deletingPathExtension
             let alignPath = alignment ?? (FileManager.default.fileExists(atPath: stem + ".words.tsv") ? stem + ".words.tsv" : nil)
             let words = try alignPath.map { try LatencyBench.readAlignment(path: $0) }
             let report = try LatencyBench.run(
                 recognizer: recognizer, path: path, alignment: words, chunkMs: chunkMs, realtime: realtime,
-                audioName: (path as NSString).lastPathComponent, threads: options.threads, layout: graph)
+                audioName: (path as NSString).lastPathComponent, threads: blas.threads, layout: graph)
             Console.out(json ? try Self.json(report) + "\n" : Self.table(report))
         } catch {
             Console.error("\(error)")

@@ -42,8 +42,6 @@ struct ModelOptions: ParsableArguments {
         discussion: "0 shows the best hypothesis as it is (fastest, but about 8 of every 100 words shown are later taken back); inf never takes a word back (slowest). Greedy decoding ignores it."))
     var partialMargin: Double = RecognizerOptions().partialMargin
 
-    @Option(name: .long, help: "BLAS threads, \(RangeCheck.text(RecognizerOptions.threads)) (1 is fastest for streaming-size matrices).")
-    var threads: Int = 1
 
     @Option(name: .long, help: "Seconds of trailing silence that end an utterance, \(RangeCheck.text(RecognizerOptions.endpointSeconds)) (0: never; one utterance per stream).")
     var endpointSeconds: Double = 0.8
@@ -63,7 +61,6 @@ struct ModelOptions: ParsableArguments {
 
     /// Every number against its range, before anything is loaded: one `error: --flag must be …` line.
     func validate() throws {
-        if let p = RangeCheck.problem("--threads", threads, RecognizerOptions.threads) { throw ValidationError(p) }
         do { try recognizerOptions.validate(naming: Self.flag) } catch SpeechError.invalidOption(let reason) {
             throw ValidationError(reason)
         }
@@ -86,13 +83,24 @@ struct ModelOptions: ParsableArguments {
 
     /// Finds and loads the model (`SpeechRecognizer`, exactly as an embedder would with the same
     /// options); prints one `error:` line and exits 2 if that fails.
-    func load() throws -> SpeechRecognizer {
-        Compute.setThreads(threads)
+    func load(blasThreads: Int = 1) throws -> SpeechRecognizer {
+        Compute.setThreads(blasThreads)
         do {
             return try SpeechRecognizer(model: ModelLocator.locate(model), options: recognizerOptions)
         } catch {
             Console.error("\(error)")
             throw ExitCode(2)
         }
+    }
+}
+
+/// `--threads` of transcribe, stream and bench: OpenBLAS threads per matrix product (serve's
+/// `--threads` counts engine loops instead).
+struct BLASThreadsOption: ParsableArguments {
+    @Option(name: .long, help: "BLAS threads, \(RangeCheck.text(RecognizerOptions.threads)) (1 is fastest for streaming-size matrices).")
+    var threads: Int = 1
+
+    func validate() throws {
+        if let p = RangeCheck.problem("--threads", threads, RecognizerOptions.threads) { throw ValidationError(p) }
     }
 }

@@ -22,6 +22,7 @@ struct Stream: ParsableCommand {
             """)
 
     @OptionGroup var options: ModelOptions
+    @OptionGroup var blas: BLASThreadsOption
 
     @Option(name: .long, parsing: .unconditional, help: "Sample rate of raw PCM input in Hz (ignored for WAV).")
     var rate: Int = 16_000
@@ -49,7 +50,7 @@ struct Stream: ParsableCommand {
             Console.error("\(error)")
             throw ExitCode(2)
         }
-        let recognizer = try options.load()
+        let recognizer = try options.load(blasThreads: blas.threads)
         let readBytes = max(1, format.bytesPerFrame * format.sampleRate * chunkMs / 1000)
         let source = FileDescriptorAudioSource(fileDescriptor: STDIN_FILENO, name: "<stdin>", format: format, readBytes: readBytes)
         let printer = StreamPrinter(json: json, live: !json && Console.stdoutIsTerminal)

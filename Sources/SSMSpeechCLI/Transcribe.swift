@@ -21,6 +21,7 @@ struct Transcribe: ParsableCommand {
             """)
 
     @OptionGroup var options: ModelOptions
+    @OptionGroup var blas: BLASThreadsOption
 
     @Option(name: .long, help: ArgumentHelp(
         "Output format: text, tsv, json (JSON Lines), srt or vtt.",
@@ -39,7 +40,7 @@ struct Transcribe: ParsableCommand {
     }
 
     func run() throws {
-        let recognizer = try options.load()
+        let recognizer = try options.load(blasThreads: blas.threads)
         let printer = OrderedPrinter(files: files, format: format)
         let files = self.files
         let work: @Sendable (Int) -> Void = { i in

@@ -15,7 +15,7 @@ struct SSMSpeech: ParsableCommand {
             transcribe, synthesize and bench by the signal (status 130/143; a half-written -o file is \
             removed); stream flushes its final result and exits 0. SIGQUIT ends any command at once (131).
             """,
-        subcommands: [Transcribe.self, Stream.self, Synthesize.self, Bench.self])
+        subcommands: [Transcribe.self, Stream.self, Synthesize.self, Bench.self, Serve.self])
 }
 
 // 1. OpenBLAS starts its thread pool in its library constructor, before this code runs, with one
@@ -72,13 +72,13 @@ func requireAddressSpace(for command: ParsableCommand) {
     switch command {
     case let c as Transcribe:
         AddressSpace.require(AddressSpace.recognitionRoom(graphThreads: 3 + 4 * c.jobs, float32: c.options.precision == .float32,
-                                                          blasThreads: c.options.threads, jobs: c.jobs), for: "transcribe")
+                                                          blasThreads: c.blas.threads, jobs: c.jobs), for: "transcribe")
     case let c as Stream:
         AddressSpace.require(AddressSpace.recognitionRoom(graphThreads: 10, float32: c.options.precision == .float32,
-                                                          blasThreads: c.options.threads), for: "stream")
+                                                          blasThreads: c.blas.threads), for: "stream")
     case let c as Bench:
         AddressSpace.require(AddressSpace.recognitionRoom(graphThreads: 7, float32: c.options.precision == .float32,
-                                                          blasThreads: c.options.threads), for: "bench")
+                                                          blasThreads: c.blas.threads), for: "bench")
     case let c as Synthesize:
         // The voice (≈ 24 MB for the shipped one), 6 threads, and OpenBLAS's buffer for the decoder's SGEMMs.
         AddressSpace.require((32 << 20) + 6 * AddressSpace.threadStack + c.threads * AddressSpace.blasBuffer, for: "synthesize")

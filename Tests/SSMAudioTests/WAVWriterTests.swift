@@ -141,7 +141,7 @@ final class WAVWriterTests: XCTestCase {
 
     func testFileWriterRoundTrip() throws {
         let finite = Array(samples.dropLast())
-        // 16-bit: libsndfile's clipping float → PCM_16 rule is the same as encodePCM16 (×32768, clip).
+        // 16-bit: the file holds exactly what encodePCM16 makes (×32768, round, clip).
         var path = dir.path("out16.wav")
         var w = try WAVFileWriter(path: path, sampleRate: 16_000)
         try w.write(Array(finite[0..<3]))
@@ -154,6 +154,19 @@ final class WAVWriterTests: XCTestCase {
         var buffer = [Float]()
         XCTAssertEqual(try file.read(into: &buffer, maxFrames: 100), finite.count)
         XCTAssertEqual(Array(buffer[0..<finite.count]), expectedPCM16.dropLast().map { Float($0) / 32_768 })
+
+        // Many values between the representable ones (libsndfile's own conversion rounds about half of
+        // these 1 lower): the file's samples are encodePCM16's, bit for bit.
+        var rng = SystemRandomNumberGenerator()
+        let many = (0..<4_000).map { _ in Float.random(in: -1...1, using: &rng) }
+        path = dir.path("many16.wav")
+        w = try WAVFileWriter(path: path, sampleRate: 16_000)
+        try w.write(many)
+        try w.finish()
+        var expected = [UInt8]()
+        many.withUnsafeBufferPointer { encodePCM16($0, into: &expected) }
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(Array(bytes.suffix(expected.count)), expected, "16-bit file samples differ from encodePCM16")
 
         // Float: exact, and decodes through the normal path (16 kHz → passthrough).
         path = dir.path("outf.wav")

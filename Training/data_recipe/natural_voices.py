@@ -266,6 +266,29 @@ def plan_train(rows, hours: float, kokoro_hours: float, seed: int) -> list[dict]
     return plan
 
 
+def plan_kokoro_extra(rows, hours: float, kokoro_hours: float, extra_hours: float, seed: int) -> list[dict]:
+    """``train_kokoro``: more Kokoro blends, on the sentences that come after ``plan_train``'s in the same
+    seeded order (so no sentence is voiced twice and the first plan is unchanged). Every utterance is a
+    new blend: this is where the voice *variety* comes from."""
+    from .synthesize import estimate_seconds
+    if extra_hours <= 0:
+        return []
+    used = {p["id"] for p in plan_train(rows, hours, kokoro_hours, seed)}
+    order = list(rows)
+    random.Random(f"{seed}:natural-order").shuffle(order)
+    plan, total = [], 0.0
+    for sid, source, spoken, text in order:
+        if total >= extra_hours * 3600:
+            break
+        if sid in used:
+            continue
+        rng = random.Random(f"{seed}:{sid}:kokoro-extra")
+        plan.append({"id": sid, "source": source, "spoken": spoken, "text": text, "voice": "kokoro",
+                     "engine": "kokoro", "blend": kokoro_blend(rng), "speed": round(rng.uniform(0.85, 1.2), 3)})
+        total += estimate_seconds(text)
+    return plan
+
+
 def plan_tests(rows, n_test: int, seed: int) -> dict:
     """The synthetic test sentences: hibari speakers drawn apart from training's (``t`` prefix) and
     kokoro blends (every fifth), and, held out, piper joe at a random length scale."""
@@ -347,19 +370,21 @@ def render_chunk(args):
 
 
 def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs: int, seed: int,
-           chunk: int = 16, log=print, render_new: bool = True) -> dict:
+           chunk: int = 16, log=print, render_new: bool = True, kokoro_extra_hours: float = 0.0) -> dict:
     """Renders what the plan still lacks (``render_new=False``: nothing, only the manifests of what
     exists) and writes the manifests; returns counts and throughput."""
     from .text_corpus import read_tsv
     text_dir = data_dir / "text"
     train_rows, test_rows = read_tsv(text_dir / "train.tsv"), read_tsv(text_dir / "test.tsv")
     plans = {"train_natural": plan_train(train_rows, hours, kokoro_hours, seed)} | plan_tests(test_rows, n_test, seed)
+    if kokoro_extra_hours > 0:
+        plans["train_kokoro"] = plan_kokoro_extra(train_rows, hours, kokoro_hours, kokoro_extra_hours, seed)
     root = data_dir / "audio_natural"
     root.mkdir(parents=True, exist_ok=True)
     done_log = root / "done.jsonl"
     durations = read_done_log(done_log)
     # tests first, then training in plan order (hibari and kokoro interleaved by chunk)
-    order = plans["test_natural"] + plans["test_natural_unseen"] + plans["train_natural"]
+    order = plans["test_natural"] + plans["test_natural_unseen"] + plans["train_natural"] + plans.get("train_kokoro", [])
     pending = [p for p in order if not (root / p["voice"] / f"{p['id']}.wav").exists()]
     by_engine: dict = {}
     for p in pending:
@@ -436,6 +461,8 @@ def main(argv=None):
     ap.add_argument("--data", type=Path, default=DATA_DIR)
     ap.add_argument("--hours", type=float, default=12.0, help="hours of natural-voice training audio (all engines)")
     ap.add_argument("--kokoro-hours", type=float, default=0.5, help="of which Kokoro blends (~1x real time per core)")
+    ap.add_argument("--kokoro-extra-hours", type=float, default=0.0,
+                    help="more Kokoro blends on further sentences, in manifests/train_kokoro.jsonl (the first plan stays as it is)")
     ap.add_argument("--n-test", type=int, default=500)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1234)
@@ -443,7 +470,7 @@ def main(argv=None):
                     help="render nothing; write the manifests of the audio that exists (e.g. after stopping a run)")
     a = ap.parse_args(argv)
     render(a.data, a.hours, a.kokoro_hours, a.n_test, a.jobs, a.seed, log=lambda m: print(m, file=sys.stderr, flush=True),
-           render_new=not a.manifests_only)
+           render_new=not a.manifests_only, kokoro_extra_hours=a.kokoro_extra_hours)
     return 0
 
 

@@ -69,6 +69,19 @@ def test_plans_hold_out_piper_and_keep_kokoro_share():
     assert "piper-joe" not in train_voices
 
 
+def test_kokoro_extra_plan_voices_other_sentences_and_leaves_the_first_plan():
+    rows = [(f"id{i:05d}", "src", f"Sentence number {i}.", f"sentence number {i}") for i in range(6000)]
+    first = nv.plan_train(rows, hours=1.0, kokoro_hours=0.1, seed=1)
+    extra = nv.plan_kokoro_extra(rows, hours=1.0, kokoro_hours=0.1, extra_hours=0.5, seed=1)
+    assert not {p["id"] for p in first} & {p["id"] for p in extra}, "no sentence is voiced twice"
+    assert all(p["engine"] == "kokoro" and abs(sum(p["blend"].values()) - 1) < 0.02 for p in extra)
+    est = sum(0.33 * len(p["text"].split()) + 0.5 for p in extra)
+    assert 0.5 * 3600 <= est < 0.5 * 3600 + 5
+    assert len({tuple(sorted(p["blend"].items())) for p in extra}) > 0.9 * len(extra), "a new blend per utterance"
+    assert nv.plan_train(rows, hours=1.0, kokoro_hours=0.1, seed=1) == first
+    assert nv.plan_kokoro_extra(rows, 1.0, 0.1, 0.0, 1) == []
+
+
 def test_piper_id_layout():
     eng = nv.PiperEngine.__new__(nv.PiperEngine)
     eng.ids = {"_": [0], "^": [1], "$": [2], "a": [14], "b": [15], " ": [3]}

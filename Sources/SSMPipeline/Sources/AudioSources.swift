@@ -9,8 +9,6 @@ import Glibc
 #endif
 
 /// The raw PCM formats `FileDescriptorAudioSource` reads when a stream has no WAV header.
-public typealias RawPCMFormat = SSMAudio.RawPCMFormat
-public typealias PCMEncoding = SSMAudio.PCMEncoding
 
 /// A thread-safe stop flag shared by a running source and whoever asks it to stop.
 final class StopFlag: @unchecked Sendable {

@@ -24,7 +24,10 @@ public final class RecognitionStream {
     public let recognizer: SpeechRecognizer
     private let resample = ResampleStage()
     private let features = FeatureStage()
-    private let encoderPart: EncoderStage
+    let encoderPart: EncoderStage
+    /// (T, F) log-mel frames queued by `queue(samples:sampleRate:)` for a `RecognitionBatch`, not yet
+    /// through the encoder.
+    var queued: Matrix
     private let ctc: CTCStage
     private var finals: [Utterance] = []
     private var open: Utterance?
@@ -35,6 +38,7 @@ public final class RecognitionStream {
     init(recognizer: SpeechRecognizer) {
         self.recognizer = recognizer
         encoderPart = EncoderStage(encoder: recognizer.encoder)
+        queued = Matrix(rows: 0, cols: recognizer.encoder.config.nMels)
         ctc = CTCStage(encoder: recognizer.encoder, decoder: recognizer.decoder, endpoint: recognizer.endpoint)
     }
 
@@ -57,10 +61,46 @@ public final class RecognitionStream {
         accept(samples: Array(samples), sampleRate: sampleRate)
     }
 
+    /// Resamples and computes the features of `samples` but leaves them queued for the encoder: a
+    /// `RecognitionBatch` then runs many streams' queued frames through the encoder together
+    /// (`RecognitionBatch.advance`). Same rate rules as `accept`.
+    public func queue(samples: [Float], sampleRate: Int) {
+        precondition(AudioLimits.sampleRates.contains(sampleRate),
+                     "sample rate \(sampleRate) Hz is outside \(AudioLimits.sampleRates) Hz")
+        if finished { reset() }
+        let audio16k = resample.resample(AudioBlock(samples: samples, sampleRate: sampleRate))
+        samples16k += audio16k.count
+        let frames = features.process(audio16k)
+        queued.data += frames.data
+        queued.rows += frames.rows
+    }
+
+    /// Feature frames queued and not yet through the encoder.
+    public var queuedFrames: Int { queued.rows }
+
     @discardableResult
     private func run(_ audio16k: [Float]) -> RecognitionUpdate {
         samples16k += audio16k.count
-        let update = ctc.process(encoderPart.process(features.process(audio16k)))
+        let frames = features.process(audio16k)
+        if queued.rows > 0 {  // frames queued for a batch come first
+            queued.data += frames.data
+            queued.rows += frames.rows
+            return decode(encoderPart.process(takeQueued()))
+        }
+        return decode(encoderPart.process(frames))
+    }
+
+    /// The queued frames, leaving the queue empty.
+    func takeQueued() -> Matrix {
+        let frames = queued
+        queued.data.removeAll(keepingCapacity: true)
+        queued.rows = 0
+        return frames
+    }
+
+    /// Encoder logits `(L, V)` of this stream → the CTC decoder and endpointing.
+    func decode(_ logits: Matrix) -> RecognitionUpdate {
+        let update = ctc.process(logits)
         finals += update.finals
         open = update.partial
         return update
@@ -75,13 +115,13 @@ public final class RecognitionStream {
     }
 
     /// Like `finish()`, but returns what the end of the stream published, in order: the update for the
-    /// audio the resampler still held (finals and a partial, as `accept` returns; absent when it held
-    /// none), then the last utterance as a final. Empty if the stream was already finished.
+    /// audio the resampler still held and any frames still queued (finals and a partial, as `accept`
+    /// returns; absent when there were none), then the last utterance as a final. Empty if the stream was already finished.
     public func finishUpdates() -> [RecognitionUpdate] {
         guard !finished else { return [] }
         var updates: [RecognitionUpdate] = []
         let tail = resample.flush()
-        if !tail.isEmpty { updates.append(run(tail)) }
+        if !tail.isEmpty || queued.rows > 0 { updates.append(run(tail)) }  // with frames still queued, if any
         let last = ctc.flush()
         finals += last.finals
         open = nil
@@ -93,6 +133,7 @@ public final class RecognitionStream {
     /// Starts a new stream (the recurrent state, decoder and resampler start over).
     public func reset() {
         resample.reset(); features.reset(); encoderPart.reset(); ctc.reset()
+        queued.data.removeAll(keepingCapacity: true); queued.rows = 0
         finals = []; open = nil; samples16k = 0; finished = false
     }
 
