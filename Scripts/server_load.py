@@ -183,10 +183,7 @@ async def main_async(args) -> int:
 
     srv = None
     if args.url:
-        url, pid = args.url.rstrip("/"), args.pid
-        host = url.split("://", 1)[-1].split("/")[0].rsplit(":", 1)[0]
-        if host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
-            sys.exit("--url must be a loopback address (127.0.0.1, localhost, [::1])")
+        url, pid = sc.require_loopback(args.url), args.pid
     else:
         srv = sc.Server(args.bin, ["--max-streams", str(max(levels) + 16), "--idle-timeout", "120",
                                    *args.server_arg]).start(timeout=120)

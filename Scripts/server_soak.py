@@ -238,10 +238,7 @@ def main() -> None:
     wav = sc.read_wav_file(sc.SAMPLE_WAV)
     srv = None
     if args.url:
-        url, pid = args.url.rstrip("/"), args.pid
-        host = url.split("://", 1)[-1].split("/")[0].rsplit(":", 1)[0]
-        if host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
-            sys.exit("--url must be a loopback address")
+        url, pid = sc.require_loopback(args.url), args.pid
         alive = (lambda: os.path.exists(f"/proc/{pid}")) if pid else (lambda: True)
     else:
         args.bin = args.bin or sc.DEFAULT_BIN

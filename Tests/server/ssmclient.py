@@ -24,6 +24,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -47,7 +48,7 @@ __all__ = [
     "ROOT", "SAMPLE_WAV", "DEFAULT_BIN", "free_port", "Server", "ServerError", "HTTPResult", "http_request",
     "post_raw", "health", "metrics", "wait_active_streams", "multipart_body", "transcribe_upload", "speech",
     "WavData", "parse_wav", "read_wav_file", "Received", "StreamClient", "StreamResult", "stream",
-    "random_pieces", "fixed_pieces", "check_sequence", "parse_metrics", "Metrics", "histogram_quantile",
+    "random_pieces", "fixed_pieces", "check_sequence", "require_loopback", "parse_metrics", "Metrics", "histogram_quantile",
     "proc_cpu_seconds", "proc_rss_mb", "cli", "cli_transcribe", "cli_stream_json", "InvalidStatus",
 ]
 
@@ -646,6 +647,16 @@ async def stream(url: str, audio: bytes, config: dict | None = None, pieces: Ite
     r = c.result()
     r.timed_out = timed_out
     return r
+
+
+def require_loopback(url: str) -> str:
+    """The URL without a trailing slash; exits if its host is not a loopback address (the load and
+    soak tools never aim at another machine)."""
+    url = url.rstrip("/")
+    host = url.split("://", 1)[-1].split("/")[0].rsplit(":", 1)[0]
+    if host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+        sys.exit(f"--url must be a loopback address (127.0.0.1, localhost, [::1]), got {host!r}")
+    return url
 
 
 def check_sequence(r: StreamResult, sample_rate: int | None = 16000, expect_close: int = 1000) -> list[str]:
