@@ -58,12 +58,8 @@ final class StreamConnection: @unchecked Sendable {
                 if role == .watchdog { group.cancelAll() }
             }
         }
-        // Whatever ended the connection, its admission and its stream are given back.
-        let (s, wasEnded, error): (EngineSession?, Bool, (any Error)?) = locked {
-            defer { ended = true }
-            return (session, ended, inboundError)
-        }
-        if let s, !wasEnded { server.engine.cancel(s) }
+        // The reader's end (or the watchdog's) has ended the stream; an admission never used is given back.
+        let error: (any Error)? = locked { inboundError }
         releaseReservation()
         if let error { throw error }  // the WebSocket layer closes with its own code (1009, 1007, 1002)
     }
