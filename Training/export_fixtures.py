@@ -25,13 +25,17 @@ from safetensors.torch import save_file
 TRAINING = Path(__file__).resolve().parent
 sys.path.insert(0, str(TRAINING))
 
-from ssmspeech_ref.encoder import Encoder, EncoderConfig, MambaConfig, S4DConfig  # noqa: E402
+from ssmspeech_ref.encoder import (  # noqa: E402
+    Encoder, EncoderConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
+)
 from ssmspeech_ref.features import (  # noqa: E402
     HOP_LENGTH, N_FFT, SAMPLE_RATE, hann_window, log_mel, mel_center_frequencies, mel_filterbank,
 )
 from ssmspeech_ref.layers import (  # noqa: E402
     CausalConv1d, LayerNorm, Mamba, RMSNorm, S4D, gelu, silu, softplus,
 )
+from ssmspeech_ref.mamba2 import Mamba2  # noqa: E402
+from ssmspeech_ref.s5 import S5, s5_scan_ref  # noqa: E402
 
 DEFAULT_OUT = TRAINING.parent / "Tests" / "Fixtures"
 WAV = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav")
@@ -167,6 +171,80 @@ def export_mamba(out: Path) -> None:
     })
 
 
+def make_mamba2_fixture_layer() -> Mamba2:
+    """d_model 16, expand 2 (E 32), headdim 8 (H 4 heads), ngroups 2 (heads 0-1 read group 0, 2-3 group 1)."""
+    torch.manual_seed(5001)
+    # Slower decays (A in [-4, -0.5]) and larger steps than the defaults, so the state carries over
+    # tens of steps and the SSM term, not D x, shapes the output.
+    m = Mamba2(16, d_state=8, d_conv=4, expand=2, headdim=8, ngroups=2, dt_min=0.01, dt_max=0.2,
+               A_init_range=(0.5, 4))
+    with torch.no_grad():
+        m.A_log.add_(0.3 * torch.randn_like(m.A_log))
+        m.dt_bias.add_(0.3 * torch.randn_like(m.dt_bias))
+        m.D.copy_(0.5 + 0.25 * torch.randn_like(m.D))
+        m.conv1d.bias.copy_(0.3 * torch.randn_like(m.conv1d.bias))
+        m.norm.weight.copy_(1.0 + 0.3 * torch.randn_like(m.norm.weight))
+        m.in_proj.weight[2 * m.d_inner:2 * m.d_inner + 2 * m.ngroups * m.d_state].mul_(3.0)  # B, C rows
+    return m
+
+
+def export_mamba2(out: Path) -> None:
+    m = make_mamba2_fixture_layer()
+    torch.manual_seed(5002)
+    L = 64
+    u = torch.randn(1, L, m.d_model)
+    with torch.no_grad():
+        y, cs, ss = _f64(m)(u.double(), scan="ref")  # sequential scan, float64
+    _save(out, "mamba2_layer", {
+        **_weights(m),
+        "input": u[0],  # (L, D)
+        "output": y[0],  # (L, D)
+        "conv_state_out": cs[0],  # (C, W): last W conv inputs (xBC before the conv), oldest first
+        "ssm_state_out": ss[0],  # (H, P, N)
+    }, {
+        "layer": "mamba2", "d_model": m.d_model, "d_state": m.d_state, "d_conv": m.d_conv,
+        "expand": m.expand, "headdim": m.headdim, "ngroups": m.ngroups, "nheads": m.nheads,
+        "d_inner": m.d_inner, "conv_dim": m.conv_dim, "seq_len": L, "initial_state": "zeros",
+    })
+
+
+def make_s5_fixture_layer() -> S5:
+    """d_model 16, P 16 (8 stored modes), 2 HiPPO-N blocks; clip_eigs on, with one eigenvalue made unstable
+    (Re(Lambda) > 0) so that the clamp to -1e-4 matters."""
+    torch.manual_seed(6001)
+    m = S5(16, d_state=16, blocks=2, dt_min=0.005, dt_max=0.05, clip_eigs=True)
+    with torch.no_grad():
+        m.Lambda_re.mul_(torch.exp(0.5 * torch.randn_like(m.Lambda_re)))  # no longer all -1/2
+        m.Lambda_re[5] = 0.5  # clamped to -1e-4 when discretising
+        m.Lambda_im.add_(0.3 * torch.randn_like(m.Lambda_im))
+        m.B.mul_(4.0)  # the state, not D u, dominates the SSM output
+        m.C.mul_(4.0)
+        m.output_linear[0].bias.copy_(0.2 * torch.randn_like(m.output_linear[0].bias))
+    return m
+
+
+def export_s5(out: Path) -> None:
+    m = make_s5_fixture_layer()
+    torch.manual_seed(6002)
+    L = 64
+    u = torch.randn(1, L, m.h)
+    with torch.no_grad():
+        m64 = _f64(m)
+        _, Lambda_bar, B_bar, C_tilde = m64.discretize()  # complex128
+        y, x = s5_scan_ref(Lambda_bar, B_bar, C_tilde, m64.D, u.double())  # sequential scan, float64
+        y = m64._post(y)  # GELU -> Linear(H, 2H) -> GLU
+    _save(out, "s5_layer", {
+        **_weights(m),
+        "input": u[0],  # (L, H)
+        "output": y[0],  # (L, H)
+        "state_out_re": x[0].real,  # (P/2)
+        "state_out_im": x[0].imag,  # (P/2)
+    }, {
+        "layer": "s5", "d_model": m.h, "d_state": m.p, "blocks": m.blocks, "clip_eigs": m.clip_eigs,
+        "seq_len": L, "initial_state": "zeros", "discretization": "zoh",
+    })
+
+
 def export_attention(out: Path) -> None:
     """Causal multi-head self-attention, the baseline for the SSM scaling comparison. The reference is
     torch's own nn.MultiheadAttention with a causal mask (not our code); the Swift layer runs it one
@@ -248,6 +326,11 @@ def tiny_configs() -> dict:
         "encoder_mamba_tiny": EncoderConfig(mixer="mamba", d_model=16, n_layers=2, norm="rmsnorm", ffn_mult=0,
                                             mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2),
                                             subsample_strides=[3, 1], vocab=list(VOCAB)),
+        "encoder_mamba2_tiny": EncoderConfig(mixer="mamba2", d_model=16, n_layers=2, norm="rmsnorm", ffn_mult=2,
+                                             mamba2=Mamba2Config(d_state=8, d_conv=4, expand=2, headdim=8, ngroups=1),
+                                             subsample_strides=[3, 1], vocab=list(VOCAB)),
+        "encoder_s5_tiny": EncoderConfig(mixer="s5", d_model=16, n_layers=2, norm="layernorm", ffn_mult=2,
+                                         s5=S5Config(d_state=8, blocks=1), subsample_strides=[2, 2], vocab=list(VOCAB)),
     }
 
 
@@ -269,6 +352,8 @@ def export_all(out: Path) -> list[Path]:
     export_features(out)
     export_s4d(out)
     export_mamba(out)
+    export_mamba2(out)
+    export_s5(out)
     export_attention(out)
     export_blocks(out)
     export_encoders(out)

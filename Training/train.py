@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train a streaming CTC encoder (S4D or Mamba) on JSON-lines manifests.
+"""Train a streaming CTC encoder (mixer S4D, Mamba, Mamba-2 or S5) on JSON-lines manifests.
 
     python Training/train.py --mixer s4d --run s4d-small --minutes 90 \
         --train Training/data/manifests/train.jsonl \
@@ -232,6 +232,78 @@ def spec_augment(x: torch.Tensor, lens: torch.Tensor, rng: random.Random, mean: 
     return x
 
 
+class BatchMaker:
+    """Turns one batch of manifest items into model inputs: read the audio, augment each wave,
+    log-mel features with VTLP, SpecAugment. Holds its own random streams, so each data-loading
+    worker process owns one (seeded apart) and the main process never waits on another's state.
+
+    __call__(items) -> (x (B, T, 80), lens (B), targets (sum of target lengths), target_lens (B))."""
+
+    def __init__(self, args, mean_feat: torch.Tensor, seed: int):
+        self.aug = args.aug
+        self.mean_feat = mean_feat
+        self.nprng = np.random.default_rng(seed)
+        self.pyrng = random.Random(seed)
+        self.augmenter = make_augmenter(args.augmenter, args.aug, seed, args.acoustics, args.p_telephone)
+
+    def __call__(self, items: list[dict]):
+        clean = [read_audio(it["audio"]) for it in items]
+        if self.aug <= 0:
+            waves = clean
+        elif self.augmenter is None:
+            waves = [augment_wave(w, self.nprng, self.aug) for w in clean]
+        else:
+            waves = [self.augmenter(w) for w in clean]
+            for w in clean[:2]:  # babble noise is made of other training utterances
+                self.augmenter.add_to_pool(w)
+        vtlp = [float(self.nprng.uniform(0.9, 1.1)) if self.aug > 0 and self.nprng.random() < 0.5 else 1.0
+                for _ in items]
+        x, lens = batch_features(waves, vtlp)
+        if self.aug > 0:
+            x = spec_augment(x, lens, self.pyrng, self.mean_feat)
+        targets = [torch.tensor(encode_text(it["text"])) for it in items]
+        return x, lens, torch.cat(targets), torch.tensor([len(t) for t in targets])
+
+
+class _BatchDataset(torch.utils.data.Dataset):
+    """Prepares the batch its sampler hands over as the index, an (epoch, batch index, items) triple;
+    each worker process builds its own BatchMaker on first use, seeded with the worker's id."""
+
+    def __init__(self, args, mean_feat: torch.Tensor, seed: int):
+        self.args, self.mean_feat, self.seed = args, mean_feat, seed
+        self.maker = None
+
+    def __getitem__(self, job):
+        if self.maker is None:
+            info = torch.utils.data.get_worker_info()
+            torch.set_num_threads(1)
+            self.maker = BatchMaker(self.args, self.mean_feat, self.seed * 101 + (info.id if info else 0))
+        epoch, bi, items = job
+        return epoch, bi, sum(it["duration"] for it in items) / 3600, self.maker(items)
+
+
+class _Jobs:
+    """An iterable over a generator, as a DataLoader sampler (iterated once, lazily, in this process)."""
+
+    def __init__(self, gen):
+        self.gen = gen
+
+    def __iter__(self):
+        return self.gen
+
+
+def batch_stream(jobs, args, mean_feat: torch.Tensor, seed: int, inline: BatchMaker):
+    """Yields (epoch, batch index, audio hours, prepared batch) for each (epoch, batch index, items)
+    of `jobs`, in order: made in this process (--workers 0) or by --workers processes that work
+    ahead (up to four batches each, across epoch boundaries) while the model trains."""
+    if args.workers <= 0:
+        for epoch, bi, items in jobs:
+            yield epoch, bi, sum(it["duration"] for it in items) / 3600, inline(items)
+        return
+    yield from torch.utils.data.DataLoader(_BatchDataset(args, mean_feat, seed), batch_size=None,
+                                           sampler=_Jobs(jobs), num_workers=args.workers, prefetch_factor=4)
+
+
 # ---------------------------------------------------------------------------------------------
 # Metrics
 
@@ -285,7 +357,13 @@ def evaluate(model: Encoder, items: list[dict], device, max_items: int = 300) ->
 # ---------------------------------------------------------------------------------------------
 # Model, optimiser, schedule, checkpoints
 
-SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bias")
+# Substrings of the names of SSM dynamics parameters (no weight decay, --ssm-lr): S4D's log_dt,
+# log_A_real, A_imag; Mamba's A_log, dt_proj.bias; Mamba-2's A_log, dt_bias; S5's Lambda_re, Lambda_im,
+# log_step and B (the S5 code puts B in its SSM group too); the D feedthrough of all four (".D",
+# i.e. "mixer.D"). tests/test_train.py checks that
+# these catch exactly those parameters of every mixer.
+SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bias", "dt_bias",
+                   "Lambda_re", "Lambda_im", "log_step", "mixer.B")
 
 
 def build_config(args) -> EncoderConfig:
@@ -294,8 +372,13 @@ def build_config(args) -> EncoderConfig:
              vocab=VOCAB, features="logmel-v1")
     if args.mixer == "s4d":
         d["s4d"] = {"d_state": args.d_state}
-    else:
+    elif args.mixer == "mamba":
         d["mamba"] = {"d_state": args.d_state, "d_conv": 4, "expand": args.expand, "dt_rank": args.dt_rank or "auto"}
+    elif args.mixer == "mamba2":
+        d["mamba2"] = {"d_state": args.d_state, "d_conv": 4, "expand": args.expand, "headdim": args.headdim,
+                       "ngroups": args.ngroups, "chunk_size": args.chunk_size}
+    else:  # s5
+        d["s5"] = {"d_state": args.d_state, "blocks": args.blocks, "clip_eigs": args.clip_eigs}
     return EncoderConfig.from_dict(d)
 
 
@@ -354,12 +437,18 @@ def main(argv=None) -> None:
                     help="run name: checkpoints in <runs-dir>/<run>/ (under torchrun spell it --run-name: "
                          "torchrun's own parser takes --run for an abbreviation of its --run-path)")
     ap.add_argument("--runs-dir", type=Path, default=HERE / "runs", help="folder of runs (default Training/runs)")
-    ap.add_argument("--mixer", choices=["s4d", "mamba"], default="s4d")
+    ap.add_argument("--mixer", choices=["s4d", "mamba", "mamba2", "s5"], default="s4d")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--n-layers", type=int, default=6)
-    ap.add_argument("--d-state", type=int, default=64, help="S4D N (64) or Mamba N (16)")
-    ap.add_argument("--expand", type=int, default=2, help="Mamba expansion")
+    ap.add_argument("--d-state", type=int, default=64,
+                    help="S4D N (64), Mamba N (16), Mamba-2 N (64) or S5 P (64, the complex state size; P/2 stored)")
+    ap.add_argument("--expand", type=int, default=2, help="Mamba / Mamba-2 expansion")
     ap.add_argument("--dt-rank", type=int, default=0, help="Mamba dt_rank (0 = auto)")
+    ap.add_argument("--headdim", type=int, default=64, help="Mamba-2 channels per head (expand x d_model / headdim heads)")
+    ap.add_argument("--ngroups", type=int, default=1, help="Mamba-2 groups of heads sharing B and C")
+    ap.add_argument("--chunk-size", type=int, default=64, help="Mamba-2 chunk length of the SSD scan (speed only)")
+    ap.add_argument("--blocks", type=int, default=1, help="S5 blocks of the block-diagonal HiPPO-N init")
+    ap.add_argument("--clip-eigs", action="store_true", help="S5: clamp Re(Lambda) <= -1e-4 (always stable)")
     ap.add_argument("--ffn-mult", type=int, default=2)
     ap.add_argument("--norm", choices=["layernorm", "rmsnorm"], default="layernorm")
     ap.add_argument("--strides", type=int, nargs=2, default=[3, 1], metavar=("S1", "S2"),
@@ -371,6 +460,10 @@ def main(argv=None) -> None:
                          "match; optimizer and schedule start fresh)")
     ap.add_argument("--minutes", type=float, default=90, help="wall-time budget of the whole run")
     ap.add_argument("--batch-seconds", type=float, default=160, help="audio seconds per batch (padded)")
+    ap.add_argument("--max-batch", type=int, default=64, help="most utterances in one batch")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="data-loading processes that read, augment and featurise batches ahead of the "
+                         "model (0 = in the training process, as the shipped models were trained)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ssm-lr", type=float, default=1e-3)
     ap.add_argument("--wd", type=float, default=0.01)
@@ -403,6 +496,9 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     # Decaying SSM kernels and states underflow into denormals, which are 10-100x slower on x86 CPUs.
     torch.set_flush_denormal(True)
+    if device.type == "cuda":  # TF32 matrix products: the SSM scans stay in fp32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(args.seed + rank)
 
     run_dir = args.runs_dir / args.run
@@ -461,88 +557,72 @@ def main(argv=None) -> None:
     budget = args.minutes * 60
     last_ckpt = last_eval = time.time()
     t_start = time.time() - elapsed
-    nprng = np.random.default_rng(args.seed * 1000 + rank + step)
-    pyrng = random.Random(args.seed * 7 + step)
-    done = False
     mean_feat = model.feature_norm.mean.detach().cpu()
-    augmenter = make_augmenter(args.augmenter, args.aug, args.seed * 1000 + rank + step, args.acoustics,
-                               args.p_telephone)
-    while not done:
-        if epoch > 0 or args.refresh_snapshot:
-            if args.refresh_snapshot and rank == 0:
-                from data_recipe.snapshot import snapshot  # noqa: PLC0415
-                snapshot(HERE / "data")
-            if distributed:
-                dist.barrier()
-            train = [it for m in args.train for it in load_manifest(m)]
-            train = [it for it in train if encode_text(it["text"])]
-            log({"event": "epoch", "epoch": epoch, "train_utts": len(train),
-                 "train_hours": round(sum(it["duration"] for it in train) / 3600, 2)})
-        batches = make_batches(train, args.batch_seconds, random.Random(args.seed + epoch))
-        # every rank takes every world-th batch and all ranks take the same number (a rank with one
-        # batch more would wait for its partners' gradients forever)
-        batches = batches[:len(batches) // world * world][rank::world]
-        for bi, batch in enumerate(batches):
-            if bi < resume_batch:  # resuming mid-epoch: same shuffled order, skip what was done
-                continue
-            t0 = time.time()
-            items = [train[i] for i in batch]
-            audio_seen += sum(it["duration"] for it in items) / 3600 * world
-            clean = [read_audio(it["audio"]) for it in items]
-            if args.aug <= 0:
-                waves = clean
-            elif augmenter is None:
-                waves = [augment_wave(w, nprng, args.aug) for w in clean]
-            else:
-                waves = [augmenter(w) for w in clean]
-                for w in clean[:2]:  # babble noise is made of other training utterances
-                    augmenter.add_to_pool(w)
-            vtlp = [float(nprng.uniform(0.9, 1.1)) if args.aug > 0 and nprng.random() < 0.5 else 1.0 for _ in items]
-            x, lens = batch_features(waves, vtlp)
-            if args.aug > 0:
-                x = spec_augment(x, lens, pyrng, mean_feat)
-            targets = [torch.tensor(encode_text(it["text"])) for it in items]
-            out_lens = torch.tensor([model.output_length(int(l)) for l in lens])
-            tgt_lens = torch.tensor([len(t) for t in targets])
-            logits = ddp_model(x.to(device))  # (B, L, V)
-            logp = logits.float().log_softmax(-1).transpose(0, 1)  # (L, B, V)
-            loss = F.ctc_loss(logp, torch.cat(targets).to(device), out_lens.to(device), tgt_lens.to(device),
-                              blank=0, reduction="mean", zero_infinity=True)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            elapsed = time.time() - t_start
-            if distributed:  # rank 0's clock for everyone: same learning rate, same last step
-                clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
-                dist.broadcast(clock, 0)
-                elapsed = float(clock.item())
-            factor = lr_factor(step, elapsed, budget, args.warmup)
-            for g, base in zip(opt.param_groups, (args.lr, args.lr, args.ssm_lr)):
-                g["lr"] = base * factor
-            opt.step()
-            step += 1
-            if step % 20 == 0 or step <= 5:
-                log({"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "gnorm": round(float(gnorm), 3),
-                     "lr": round(args.lr * factor, 6), "batch": len(batch), "step_s": round(time.time() - t0, 3),
-                     "elapsed_min": round(elapsed / 60, 2), "audio_hours_seen": round(audio_seen, 3)})
-            now = time.time()
-            finished = elapsed >= budget or (args.max_steps and step >= args.max_steps)
-            if rank == 0 and (now - last_ckpt > args.ckpt_minutes * 60 or finished):
-                save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), step=step,
-                                elapsed=elapsed, epoch=epoch, batch_index=bi + 1, config=cfg.to_dict(),
-                                audio_hours_seen=audio_seen)
-                last_ckpt = now
-            if rank == 0 and devs and (now - last_eval > args.eval_minutes * 60 or finished):
-                for name, items_ in devs.items():
-                    log({"eval": name, "step": step, "audio_hours_seen": round(audio_seen, 3),
-                         **evaluate(model, items_, device)})
-                last_eval = time.time()
-            if finished:
-                done = True
-                break
-        else:
-            epoch += 1
-            resume_batch = 0
+    maker = BatchMaker(args, mean_feat, args.seed * 1000 + rank + step)  # for --workers 0
+
+    def schedule(e: int, skip: int, items_: list[dict]):
+        """(epoch, batch index, items) in training order from the resume point on, epoch after epoch.
+        Every rank takes every world-th batch and all ranks take the same number (a rank with one
+        batch more would wait for its partners' gradients forever); a resumed epoch keeps its
+        shuffled order and skips the batches already done."""
+        while True:
+            if e > 0 or args.refresh_snapshot:
+                if args.refresh_snapshot and rank == 0:
+                    from data_recipe.snapshot import snapshot  # noqa: PLC0415
+                    snapshot(HERE / "data")
+                if distributed:
+                    dist.barrier()
+                items_ = [it for m in args.train for it in load_manifest(m)]
+                items_ = [it for it in items_ if encode_text(it["text"])]
+                log({"event": "epoch", "epoch": e, "train_utts": len(items_),
+                     "train_hours": round(sum(it["duration"] for it in items_) / 3600, 2)})
+            batches = make_batches(items_, args.batch_seconds, random.Random(args.seed + e), args.max_batch)
+            batches = batches[:len(batches) // world * world][rank::world]
+            for bi in range(skip, len(batches)):
+                yield e, bi, [items_[i] for i in batches[bi]]
+            e, skip = e + 1, 0
+
+    stream = batch_stream(schedule(epoch, resume_batch, train), args, mean_feat, args.seed * 1000 + rank + step, maker)
+    t0 = time.time()
+    for epoch, bi, hours, (x, lens, targets, tgt_lens) in stream:
+        audio_seen += hours * world
+        out_lens = torch.tensor([model.output_length(int(l)) for l in lens])
+        logits = ddp_model(x.to(device, non_blocking=True))  # (B, L, V)
+        logp = logits.float().log_softmax(-1).transpose(0, 1)  # (L, B, V)
+        loss = F.ctc_loss(logp, targets.to(device), out_lens.to(device), tgt_lens.to(device),
+                          blank=0, reduction="mean", zero_infinity=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        elapsed = time.time() - t_start
+        if distributed:  # rank 0's clock for everyone: same learning rate, same last step
+            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            dist.broadcast(clock, 0)
+            elapsed = float(clock.item())
+        factor = lr_factor(step, elapsed, budget, args.warmup)
+        for g, base in zip(opt.param_groups, (args.lr, args.lr, args.ssm_lr)):
+            g["lr"] = base * factor
+        opt.step()
+        step += 1
+        if step % 20 == 0 or step <= 5:
+            log({"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "gnorm": round(float(gnorm), 3),
+                 "lr": round(args.lr * factor, 6), "batch": len(lens), "step_s": round(time.time() - t0, 3),
+                 "elapsed_min": round(elapsed / 60, 2), "audio_hours_seen": round(audio_seen, 3)})
+        now = time.time()
+        finished = elapsed >= budget or (args.max_steps and step >= args.max_steps)
+        if rank == 0 and (now - last_ckpt > args.ckpt_minutes * 60 or finished):
+            save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), step=step,
+                            elapsed=elapsed, epoch=epoch, batch_index=bi + 1, config=cfg.to_dict(),
+                            audio_hours_seen=audio_seen)
+            last_ckpt = now
+        if rank == 0 and devs and (now - last_eval > args.eval_minutes * 60 or finished):
+            for name, items_ in devs.items():
+                log({"eval": name, "step": step, "audio_hours_seen": round(audio_seen, 3),
+                     **evaluate(model, items_, device)})
+            last_eval = time.time()
+        if finished:
+            break
+        t0 = time.time()
     log({"event": "done", "step": step, "elapsed_min": round(elapsed / 60, 1)})
 
 

@@ -99,6 +99,22 @@ nonisolated(unsafe) let mambaBench: LayerBench = {
     return LayerBench({ mamba.step($0, state: state, into: $1) }, rng: &rng)
 }()
 
+nonisolated(unsafe) let mamba2Bench: LayerBench = {
+    var rng = SeededRandom(seed: 42)
+    let cfg = Mamba2.Config(dState: 64, dConv: 4, expand: 2, headdim: 64, ngroups: 1)
+    let w = RandomWeights.mamba2(d: d, n: 64, conv: 4, expand: 2, headdim: 64, ngroups: 1, rng: &rng)
+    let layer = try! Mamba2(WeightStore(tensors: w).scoped(""), dModel: d, config: cfg)
+    let state = layer.makeState()
+    return LayerBench({ layer.step($0, state: state, into: $1) }, rng: &rng)
+}()
+
+nonisolated(unsafe) let s5Bench: LayerBench = {
+    var rng = SeededRandom(seed: 42)
+    let layer = try! S5(WeightStore(tensors: RandomWeights.s5(h: d, n: 256, rng: &rng)).scoped(""), dModel: d, config: .init(dState: 256))
+    let state = layer.makeState()
+    return LayerBench({ layer.step($0, state: state, into: $1) }, rng: &rng)
+}()
+
 // MARK: Whole encoders (shipped models): one output frame = `subsampling` (3) feature frames of 10 ms
 
 final class EncoderBench {
@@ -298,6 +314,12 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("Mamba step d256 E512 N16 [30 ms]", configuration: frameConfig(hotPath: true)) { b in
         for _ in b.scaledIterations { mambaBench.run() }
+    }
+    Benchmark("Mamba2 step d256 E512 H8 P64 N64 [30 ms]", configuration: frameConfig(hotPath: true)) { b in
+        for _ in b.scaledIterations { mamba2Bench.run() }
+    }
+    Benchmark("S5 step d256 P256 [30 ms]", configuration: frameConfig(hotPath: true)) { b in
+        for _ in b.scaledIterations { s5Bench.run() }
     }
     for name in ["mamba-30ms", "s4d-30ms"] {
         let label = name == defaultModelName ? "\(name) default" : name

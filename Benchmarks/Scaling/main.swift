@@ -1,9 +1,9 @@
 // The scaling proof: per-step cost and state memory against stream length for causal attention
-// (KV cache), S4D and Mamba at the same width, one thread, release build.
+// (KV cache), S4D, Mamba, Mamba-2 and S5 at the same width, one thread, release build.
 //
 //   swift run -c release scaling [--out Benchmarks/results/scaling.csv] [--max-seconds 3600]
 //
-// Frames are 30 ms (the shipped models' rate). S4D and Mamba run every frame of the stream for real;
+// Frames are 30 ms (the shipped models' rate). The SSM layers run every frame of the stream for real;
 // their state is a fixed set of buffers. Attention's cache is filled with random keys and values up to
 // each length (running every step would cost O(T²) just to get there), then the steps are timed.
 // Writes CSV `layer,seconds,frames,step_us_median,state_bytes` (plot: Benchmarks/scripts/plot_scaling.py).
@@ -62,9 +62,17 @@ let mcfg = Mamba.Config(dState: 16, dConv: 4, expand: 2, dtRank: nil)
 let mamba = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2,
                                                                dtRank: mcfg.resolvedDtRank(dModel: d), rng: &rng)).scoped(""),
                       dModel: d, config: mcfg)
+// Mamba-2 (E = 2D, P = 64 so H = 8 heads, N = 64, one group, conv 4): state is (E + 2N) · 4 + H · P · N floats.
+let m2cfg = Mamba2.Config(dState: 64, dConv: 4, expand: 2, headdim: 64, ngroups: 1)
+let mamba2 = try Mamba2(WeightStore(tensors: RandomWeights.mamba2(d: d, n: 64, conv: 4, expand: 2, headdim: 64, ngroups: 1,
+                                                                  rng: &rng)).scoped(""), dModel: d, config: m2cfg)
+// S5 (P = 256 complex state size, P/2 modes stored as re/im): state is P floats for the whole layer.
+let s5 = try S5(WeightStore(tensors: RandomWeights.s5(h: d, n: 256, rng: &rng)).scoped(""), dModel: d, config: .init(dState: 256))
 for (name, stateFloats, step) in [
     ("s4d", d * 64, { () -> (UnsafePointer<Float>) -> Void in let st = s4d.makeState(); return { x in y.withUnsafeMutableBufferPointer { s4d.step(x, state: st, into: $0.baseAddress!) } } }()),
     ("mamba", 2 * d * (4 + 16), { () -> (UnsafePointer<Float>) -> Void in let st = mamba.makeState(); return { x in y.withUnsafeMutableBufferPointer { mamba.step(x, state: st, into: $0.baseAddress!) } } }()),
+    ("mamba2", (2 * d + 2 * 64) * 4 + 2 * d * 64, { () -> (UnsafePointer<Float>) -> Void in let st = mamba2.makeState(); return { x in y.withUnsafeMutableBufferPointer { mamba2.step(x, state: st, into: $0.baseAddress!) } } }()),
+    ("s5", 256, { () -> (UnsafePointer<Float>) -> Void in let st = s5.makeState(); return { x in y.withUnsafeMutableBufferPointer { s5.step(x, state: st, into: $0.baseAddress!) } } }()),
 ] as [(String, Int, (UnsafePointer<Float>) -> Void)] {
     var done = 0
     for seconds in lengths {

@@ -3,7 +3,7 @@
     python Benchmarks/scripts/plot_scaling.py [--csv Benchmarks/results/scaling.csv] [--out Docs/scaling.png]
 
 Two panels against stream length (log-log): per-step compute time and recurrent state memory, for
-causal attention with a KV cache, S4D and Mamba at the same width.
+causal attention with a KV cache, S4D, Mamba, Mamba-2 and S5 at the same width.
 """
 
 import argparse
@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = list(csv.DictReader(open(args.csv)))
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for layer, style in [("attention", "o-"), ("s4d", "s-"), ("mamba", "^-")]:
+    for layer, style in [("attention", "o-"), ("s4d", "s-"), ("mamba", "^-"), ("mamba2", "v-"), ("s5", "D-")]:
         r = [x for x in rows if x["layer"] == layer]
         secs = [float(x["seconds"]) for x in r]
         a.plot(secs, [float(x["step_us_median"]) for x in r], style, label=layer)

@@ -10,4 +10,12 @@ public enum Activation {
     public static func silu(_ p: UnsafeMutablePointer<Float>, count: Int) { VectorMath.silu(p, count: count) }
     public static func softplus(_ p: UnsafeMutablePointer<Float>, count: Int) { VectorMath.softplus(p, count: count) }
     public static func gelu(_ m: inout Matrix) { m.data.withUnsafeMutableBufferPointer { gelu($0.baseAddress!, count: $0.count) } }
+
+    /// GLU over channels: `out[j] = z[j] · σ(z[C + j])` for `z (2C)` → `out (C)` (the gate half of `z` is
+    /// overwritten), as `nn.GLU(dim=channels)` after S4D's and S5's `output_linear`.
+    @inline(__always)
+    public static func glu(_ z: UnsafeMutablePointer<Float>, channels c: Int, into out: UnsafeMutablePointer<Float>) {
+        VectorMath.sigmoid(z + c, count: c)
+        for j in 0..<c { out[j] = z[j] * z[c + j] }
+    }
 }

@@ -131,9 +131,7 @@ public struct S4D: SequenceMixer {
     /// GLU over channels of `z (2H)` into `out (H)` (the gate half of `z` is overwritten).
     @inline(__always)
     func glu(_ z: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let h = channels
-        VectorMath.sigmoid(z + h, count: h)
-        for ch in 0..<h { out[ch] = z[ch] * z[h + ch] }
+        Activation.glu(z, channels: channels, into: out)
     }
 
     /// Recurrent mode: one frame `u (H)` → `out (H)`, advancing `state`. Allocates nothing.

@@ -8,7 +8,7 @@ import SSMTensor
 ///
 /// Block i is `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`, with checkpoint names (PyTorch
 /// `ssmspeech_ref.encoder.Block`) `<i>.norm.*`, `<i>.mixer.*`, `<i>.ffn_norm.*`, `<i>.ffn.fc1.*`, `<i>.ffn.fc2.*`.
-/// The mixer is any `SequenceMixer` (S4D, Mamba); the config's mixer kind picks the type in one place,
+/// The mixer is any `SequenceMixer` (S4D, Mamba, Mamba2, S5); the config's mixer kind picks the type in one place,
 /// `EncoderConfig.MixerKind.makeBlocks`.
 public final class BlockStack {
     public struct Config: Sendable, Equatable {
@@ -19,11 +19,13 @@ public final class BlockStack {
         public var ffnMult: Int
         public var s4d: S4D.Config?
         public var mamba: Mamba.Config?
+        public var mamba2: Mamba2.Config?
+        public var s5: S5.Config?
 
         public init(mixer: EncoderConfig.MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int,
-                    s4d: S4D.Config?, mamba: Mamba.Config?) {
+                    s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil) {
             self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
-            self.ffnMult = ffnMult; self.s4d = s4d; self.mamba = mamba
+            self.ffnMult = ffnMult; self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5
         }
     }
 
@@ -124,6 +126,8 @@ extension EncoderConfig.MixerKind {
         switch self {
         case .s4d: return try MixerBlocks<S4D>(w, config: c, mixer: c.s4d ?? S4D.Config())
         case .mamba: return try MixerBlocks<Mamba>(w, config: c, mixer: c.mamba ?? Mamba.Config())
+        case .mamba2: return try MixerBlocks<Mamba2>(w, config: c, mixer: c.mamba2 ?? Mamba2.Config())
+        case .s5: return try MixerBlocks<S5>(w, config: c, mixer: c.s5 ?? S5.Config())
         }
     }
 }

@@ -6,7 +6,7 @@ import SSMTensor
 /// The JSON config shipped beside `model.safetensors` (see Docs/ARCHITECTURE.md, "Encoder specification").
 /// Swift names are camelCase; the file's keys are the snake_case names of `CodingKeys`.
 public struct EncoderConfig: Codable, Sendable, Equatable {
-    public enum MixerKind: String, Codable, Sendable { case s4d, mamba }
+    public enum MixerKind: String, Codable, Sendable { case s4d, mamba, mamba2, s5 }
 
     public var format: String = "ssmspeech-encoder-v1"
     public var mixer: MixerKind
@@ -26,22 +26,25 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var subsampleStrides: [Int]?
     public var s4d: S4D.Config?
     public var mamba: Mamba.Config?
+    public var mamba2: Mamba2.Config?
+    public var s5: S5.Config?
     /// CTC output symbols; index 0 is the blank.
     public var vocab: [String]
     public var features: String
 
     enum CodingKeys: String, CodingKey {
         case format, mixer, dModel = "d_model", layers = "n_layers", norm, ffnMult = "ffn_mult", nMels = "n_mels"
-        case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, vocab, features
+        case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, mamba2, s5, vocab, features
     }
 
     public init(mixer: MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int = 0, nMels: Int = 80,
                 subsampleKernel: Int = 3, subsampleStrides: [Int]? = nil, s4d: S4D.Config? = nil,
-                mamba: Mamba.Config? = nil, vocab: [String], features: String = "logmel-v1") {
+                mamba: Mamba.Config? = nil, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil, vocab: [String],
+                features: String = "logmel-v1") {
         self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
         self.ffnMult = ffnMult; self.nMels = nMels; self.subsampleKernel = subsampleKernel
         self.subsampleStrides = subsampleStrides
-        self.s4d = s4d; self.mamba = mamba; self.vocab = vocab; self.features = features
+        self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5; self.vocab = vocab; self.features = features
     }
 
     /// The two front-end strides, `[2, 2]` when the config does not say.
@@ -88,8 +91,10 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         switch mixer {
         case .s4d: guard s4d != nil else { throw bad("mixer is s4d but the 's4d' section is missing") }
         case .mamba: guard mamba != nil else { throw bad("mixer is mamba but the 'mamba' section is missing") }
+        case .mamba2: guard mamba2 != nil else { throw bad("mixer is mamba2 but the 'mamba2' section is missing") }
+        case .s5: guard s5 != nil else { throw bad("mixer is s5 but the 's5' section is missing") }
         }
-        if let p = SizeLimits.problem(s4d: s4d, mamba: mamba) { throw bad(p) }
+        if let p = SizeLimits.problem(s4d: s4d, mamba: mamba, mamba2: mamba2, s5: s5) { throw bad(p) }
     }
 }
 
@@ -116,8 +121,13 @@ public enum SizeLimits {
     /// Mamba's depthwise convolution width.
     public static let mambaConv: ClosedRange<Int> = 1...64
 
-    /// The first problem with the mixer sections `s4d` / `mamba` (their JSON field names), or nil.
-    public static func problem(s4d: S4D.Config?, mamba: Mamba.Config?, prefix: String = "") -> String? {
+    /// Mamba-2's head width and group count.
+    public static let heads: ClosedRange<Int> = 1...4_096
+
+    /// The first problem with the mixer sections `s4d` / `mamba` / `mamba2` / `s5` (their JSON field
+    /// names), or nil.
+    public static func problem(s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil,
+                               prefix: String = "") -> String? {
         if let s = s4d, let p = RangeCheck.problem("\(prefix)s4d.d_state", s.dState, 2...state.upperBound) { return p }
         if let m = mamba {
             if let p = RangeCheck.problem("\(prefix)mamba.d_state", m.dState, state)
@@ -125,6 +135,12 @@ public enum SizeLimits {
                 ?? RangeCheck.problem("\(prefix)mamba.expand", m.expand, expand) { return p }
             if let r = m.dtRank, let p = RangeCheck.problem("\(prefix)mamba.dt_rank", r, width) { return p }
         }
+        if let m = mamba2, let p = RangeCheck.problem("\(prefix)mamba2.d_state", m.dState, state)
+            ?? RangeCheck.problem("\(prefix)mamba2.d_conv", m.dConv, mambaConv)
+            ?? RangeCheck.problem("\(prefix)mamba2.expand", m.expand, expand)
+            ?? RangeCheck.problem("\(prefix)mamba2.headdim", m.headdim, heads)
+            ?? RangeCheck.problem("\(prefix)mamba2.ngroups", m.ngroups, heads) { return p }
+        if let s = s5, let p = RangeCheck.problem("\(prefix)s5.d_state", s.dState, 2...state.upperBound) { return p }
         return nil
     }
 }

@@ -9,13 +9,16 @@ import XCTest
 final class EncoderTests: XCTestCase {
     static let vocab = ["<blank>", " ", "a", "b", "c", "d"]
 
-    func testStreamingStepMatchesForwardForBothMixers() throws {
+    func testStreamingStepMatchesForwardForEveryMixer() throws {
         let configs = [
             EncoderConfig(mixer: .s4d, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, s4d: .init(dState: 16), vocab: Self.vocab),
             EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 0,
                           mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2), vocab: Self.vocab),
             EncoderConfig(mixer: .s4d, dModel: 24, layers: 1, norm: .rmsnorm, ffnMult: 0, subsampleStrides: [3, 1],
                           s4d: .init(dState: 16), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba2, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 2, subsampleStrides: [3, 1],
+                          mamba2: .init(dState: 8, dConv: 4, expand: 2, headdim: 12, ngroups: 2), vocab: Self.vocab),
+            EncoderConfig(mixer: .s5, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, s5: .init(dState: 16), vocab: Self.vocab),
         ]
         for (i, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
@@ -31,13 +34,17 @@ final class EncoderTests: XCTestCase {
     }
 
     /// Advancing B streams together (GEMM over the batch) gives each stream exactly what stepping it
-    /// alone gives, for both mixers, with FFNs, across output frames.
+    /// alone gives, for every mixer, with FFNs, across output frames.
     func testBatchedStepEqualsPerStreamStep() throws {
         let configs = [
             EncoderConfig(mixer: .s4d, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, subsampleStrides: [3, 1],
                           s4d: .init(dState: 16), vocab: Self.vocab),
             EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 2,
                           mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba2, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 2,
+                          mamba2: .init(dState: 8, dConv: 4, expand: 2, headdim: 12, ngroups: 1), vocab: Self.vocab),
+            EncoderConfig(mixer: .s5, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 0, subsampleStrides: [3, 1],
+                          s5: .init(dState: 16), vocab: Self.vocab),
         ]
         for (ci, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))
@@ -70,7 +77,7 @@ final class EncoderTests: XCTestCase {
 
     /// The tiny encoders exported by the PyTorch recipe give the same logits here.
     func testTinyEncodersMatchPyTorch() throws {
-        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny"] {
+        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"] {
             let t = try Fixtures.tensors(name)
             let config = try JSONDecoder().decode(EncoderConfig.self, from: Data(contentsOf: Fixtures.directory.appendingPathComponent(name + ".json")))
             let enc = try Encoder(config: config, weights: WeightStore(tensors: t.filter { $0.key != "input" && $0.key != "output" }))

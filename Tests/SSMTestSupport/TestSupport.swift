@@ -90,6 +90,41 @@ public enum RandomWeights {
         ]
     }
 
+    /// Mamba-2 with the reference's initialisation (A = U(1, 16) per head, dt bias = softplus⁻¹(dt),
+    /// dt ∈ [1e-3, 1e-1]), plus a gated-norm weight near 1.
+    public static func mamba2(prefix: String = "", d: Int, n: Int, conv: Int, expand: Int, headdim: Int, ngroups g: Int,
+                              rng: inout SeededRandom) -> [String: NamedTensor] {
+        let p = prefix.isEmpty ? "" : prefix + "."
+        let e = expand * d, h = e / headdim, c = e + 2 * g * n, k = 2 * e + 2 * g * n + h
+        let dt = (0..<h).map { _ in expf(rng.uniform(logf(0.001), logf(0.1))) }
+        return [
+            p + "in_proj.weight": NamedTensor(shape: [k, d], values: rng.normals(k * d, scale: 1 / Float(d).squareRoot())),
+            p + "conv1d.weight": NamedTensor(shape: [c, 1, conv], values: rng.normals(c * conv, scale: 0.5)),
+            p + "conv1d.bias": NamedTensor(shape: [c], values: rng.normals(c, scale: 0.1)),
+            p + "dt_bias": NamedTensor(shape: [h], values: dt.map { $0 + logf(-expm1f(-$0)) }),
+            p + "A_log": NamedTensor(shape: [h], values: (0..<h).map { _ in logf(rng.uniform(1, 16)) }),
+            p + "D": NamedTensor(shape: [h], values: (0..<h).map { _ in 1 + rng.uniform(-0.3, 0.3) }),
+            p + "norm.weight": NamedTensor(shape: [e], values: (0..<e).map { _ in 1 + rng.uniform(-0.2, 0.2) }),
+            p + "out_proj.weight": NamedTensor(shape: [d, e], values: rng.normals(d * e, scale: 1 / Float(e).squareRoot())),
+        ]
+    }
+
+    /// S5 with P/2 = n/2 modes: Re(Λ) ∈ [−1, −0.1], Im(Λ) spread like HiPPO-N's, Δ ∈ [1e-3, 1e-1].
+    public static func s5(prefix: String = "", h: Int, n: Int, rng: inout SeededRandom) -> [String: NamedTensor] {
+        let p = prefix.isEmpty ? "" : prefix + "."
+        let m = n / 2
+        return [
+            p + "Lambda_re": NamedTensor(shape: [m], values: (0..<m).map { _ in rng.uniform(-1, -0.1) }),
+            p + "Lambda_im": NamedTensor(shape: [m], values: (0..<m).map { -Float.pi * Float($0 + 1) }),
+            p + "B": NamedTensor(shape: [m, h, 2], values: rng.normals(m * h * 2, scale: 1 / Float(h).squareRoot())),
+            p + "C": NamedTensor(shape: [h, m, 2], values: rng.normals(h * m * 2, scale: 1 / Float(m).squareRoot())),
+            p + "D": NamedTensor(shape: [h], values: rng.normals(h)),
+            p + "log_step": NamedTensor(shape: [m, 1], values: rng.uniforms(m, logf(0.001), logf(0.1))),
+            p + "output_linear.0.weight": NamedTensor(shape: [2 * h, h, 1], values: rng.normals(2 * h * h, scale: 1 / Float(h).squareRoot())),
+            p + "output_linear.0.bias": NamedTensor(shape: [2 * h], values: rng.normals(2 * h, scale: 0.1)),
+        ]
+    }
+
     public static func norm(prefix: String, d: Int, layerNorm: Bool, rng: inout SeededRandom) -> [String: NamedTensor] {
         var t = [prefix + ".weight": NamedTensor(shape: [d], values: (0..<d).map { _ in 1 + rng.uniform(-0.2, 0.2) })]
         if layerNorm { t[prefix + ".bias"] = NamedTensor(shape: [d], values: rng.normals(d, scale: 0.1)) }
@@ -139,6 +174,11 @@ public enum RandomWeights {
                 let m = c.mamba!
                 t.merge(RandomWeights.mamba(prefix: "layers.\(i).mixer", d: d, n: m.dState, conv: m.dConv, expand: m.expand,
                                             dtRank: m.resolvedDtRank(dModel: d), rng: &rng)) { $1 }
+            case .mamba2:
+                let m = c.mamba2!
+                t.merge(RandomWeights.mamba2(prefix: "layers.\(i).mixer", d: d, n: m.dState, conv: m.dConv, expand: m.expand,
+                                             headdim: m.headdim, ngroups: m.ngroups, rng: &rng)) { $1 }
+            case .s5: t.merge(RandomWeights.s5(prefix: "layers.\(i).mixer", h: d, n: c.s5!.dState, rng: &rng)) { $1 }
             }
             if c.ffnMult > 0 {
                 t.merge(RandomWeights.norm(prefix: "layers.\(i).ffn_norm", d: d, layerNorm: ln, rng: &rng)) { $1 }

@@ -3,6 +3,9 @@
 features (B, T, F) -> (x - mean)/std -> CausalConv1d(F->D, K, s2) -> GELU -> CausalConv1d(D->D, K, s2)
 -> GELU -> n_layers x [x += mixer(norm(x)); if ffn_mult > 0: x += ffn(ffn_norm(x))] -> norm_f
 -> ctc_head -> logits (B, L, V), L = ceil(ceil(T/2)/2).
+
+The mixer (`EncoderConfig.mixer`) is S4D or Mamba (layers.py), Mamba-2 (mamba2.py) or S5 (s5.py);
+its parameters are read from the config section of the same name.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import torch
 import torch.nn as nn
 
 from .layers import CausalConv1d, LayerNorm, Mamba, RMSNorm, S4D, gelu
+from .mamba2 import Mamba2
+from .s5 import S5
 
 FORMAT = "ssmspeech-encoder-v1"
+MIXERS = ("s4d", "mamba", "mamba2", "s5")
 
 
 @dataclass
@@ -35,11 +41,28 @@ class MambaConfig:
 
 
 @dataclass
+class Mamba2Config:
+    d_state: int = 64
+    d_conv: int = 4
+    expand: int = 2
+    headdim: int = 64  # nheads = expand * d_model / headdim
+    ngroups: int = 1  # B, C shared by the nheads / ngroups heads of a group
+    chunk_size: int = 64  # chunk length of the training-time SSD scan; no effect on the results
+
+
+@dataclass
+class S5Config:
+    d_state: int = 64  # P, the full complex state size (P/2 modes stored, conjugate symmetry)
+    blocks: int = 1  # J, blocks of the block-diagonal HiPPO-N initialisation (P multiple of 2 J)
+    clip_eigs: bool = False  # clamp Re(Lambda) <= -1e-4 when discretising
+
+
+@dataclass
 class EncoderConfig:
     """The `config.json` stored beside `model.safetensors`."""
 
     format: str = FORMAT
-    mixer: str = "mamba"  # "s4d" | "mamba"
+    mixer: str = "mamba"  # "s4d" | "mamba" | "mamba2" | "s5"; only that mixer's section is used
     d_model: int = 256
     n_layers: int = 6
     norm: str = "rmsnorm"  # "layernorm" | "rmsnorm"
@@ -51,13 +74,17 @@ class EncoderConfig:
     subsample_strides: list[int] = field(default_factory=lambda: [2, 2])
     s4d: S4DConfig = field(default_factory=S4DConfig)
     mamba: MambaConfig = field(default_factory=MambaConfig)
+    # Sections added after the shipped models: config.json files without them get the defaults, and
+    # to_dict() leaves them out unless the mixer uses them or they differ from the defaults.
+    mamba2: Mamba2Config = field(default_factory=Mamba2Config)
+    s5: S5Config = field(default_factory=S5Config)
     vocab: list[str] = field(default_factory=lambda: ["<blank>"])
     features: str = "logmel-v1"
 
     def __post_init__(self):
         if self.format != FORMAT:
             raise ValueError(f"unsupported config format {self.format!r}")
-        if self.mixer not in ("s4d", "mamba"):
+        if self.mixer not in MIXERS:
             raise ValueError(f"unknown mixer {self.mixer!r}")
         if self.norm not in ("layernorm", "rmsnorm"):
             raise ValueError(f"unknown norm {self.norm!r}")
@@ -71,7 +98,13 @@ class EncoderConfig:
         return len(self.vocab)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """All fields, except a section added after the first format (mamba2, s5) that another mixer's
+        config leaves at its defaults: so configs of the older mixers are written as before."""
+        d = dataclasses.asdict(self)
+        for key in _OPTIONAL_SECTIONS:
+            if key != self.mixer and getattr(self, key) == _SECTIONS[key]():
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderConfig":
@@ -80,10 +113,9 @@ class EncoderConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
-        if "s4d" in d:
-            d["s4d"] = S4DConfig(**d["s4d"])
-        if "mamba" in d:
-            d["mamba"] = MambaConfig(**d["mamba"])
+        for key, section in _SECTIONS.items():
+            if key in d and not isinstance(d[key], section):
+                d[key] = section(**d[key])
         return cls(**d)
 
     def to_json(self) -> str:
@@ -99,6 +131,10 @@ class EncoderConfig:
     @classmethod
     def load(cls, path) -> "EncoderConfig":
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+_SECTIONS = {"s4d": S4DConfig, "mamba": MambaConfig, "mamba2": Mamba2Config, "s5": S5Config}
+_OPTIONAL_SECTIONS = ("mamba2", "s5")  # omitted from to_dict() when unused and default
 
 
 class FeatureNorm(nn.Module):
@@ -144,12 +180,22 @@ class Block(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.kind = cfg.mixer
+        # s4d, s5: one (complex) state, mixer(h, return_state=False) -> (y, None);
+        # mamba, mamba2: states (conv_state, ssm_state), mixer(h) -> (y, conv_state, ssm_state).
+        self.single_state = cfg.mixer in ("s4d", "s5")
         self.norm = _make_norm(cfg.norm, d)
         if cfg.mixer == "s4d":
             self.mixer = S4D(d, d_state=cfg.s4d.d_state, transposed=False)
-        else:
+        elif cfg.mixer == "mamba":
             m = cfg.mamba
             self.mixer = Mamba(d, d_state=m.d_state, d_conv=m.d_conv, expand=m.expand, dt_rank=m.dt_rank)
+        elif cfg.mixer == "mamba2":
+            m = cfg.mamba2
+            self.mixer = Mamba2(d, d_state=m.d_state, d_conv=m.d_conv, expand=m.expand, headdim=m.headdim,
+                                ngroups=m.ngroups, chunk_size=m.chunk_size)
+        else:  # s5
+            m = cfg.s5
+            self.mixer = S5(d, d_state=m.d_state, blocks=m.blocks, clip_eigs=m.clip_eigs, transposed=False)
         self.has_ffn = cfg.ffn_mult > 0
         if self.has_ffn:
             self.ffn_norm = _make_norm(cfg.norm, d)
@@ -157,7 +203,7 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
         h = self.norm(x)
-        if self.kind == "s4d":
+        if self.single_state:
             y, _ = self.mixer(h, return_state=False)
         else:
             y, _, _ = self.mixer(h)
@@ -167,13 +213,13 @@ class Block(nn.Module):
         return x
 
     def init_state(self, batch_size: int):
-        if self.kind == "s4d":
+        if self.single_state:
             return self.mixer.default_state(batch_size)
         return self.mixer.allocate_inference_cache(batch_size)
 
     def step(self, x: torch.Tensor, state):  # x (B, D)
         h = self.norm(x)
-        if self.kind == "s4d":
+        if self.single_state:
             y, state = self.mixer.step(h, state)
         else:
             y, cs, ss = self.mixer.step(h[:, None, :], *state)

@@ -1,9 +1,12 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from ssmspeech_ref.encoder import Encoder, EncoderConfig, MambaConfig, S4DConfig
+from ssmspeech_ref.encoder import Encoder, EncoderConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config
+
+MODELS = Path(__file__).resolve().parents[2] / "Resources" / "models"
 
 VOCAB = ["<blank>", " ", "a", "b", "c", "d"]
 CONFIGS = {
@@ -13,6 +16,12 @@ CONFIGS = {
                            mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2), vocab=VOCAB),
     "s4d-30ms": EncoderConfig(mixer="s4d", d_model=16, n_layers=1, norm="rmsnorm", ffn_mult=0,
                               subsample_strides=[3, 1], s4d=S4DConfig(d_state=8), vocab=VOCAB),
+    # chunk_size 4: the chunked SSD scan runs over several chunks (L up to 18 here)
+    "mamba2": EncoderConfig(mixer="mamba2", d_model=16, n_layers=2, norm="rmsnorm", ffn_mult=2,
+                            subsample_strides=[3, 1], vocab=VOCAB,
+                            mamba2=Mamba2Config(d_state=8, d_conv=4, expand=2, headdim=8, ngroups=2, chunk_size=4)),
+    "s5": EncoderConfig(mixer="s5", d_model=16, n_layers=2, norm="layernorm", ffn_mult=2,
+                        s5=S5Config(d_state=8, blocks=2), vocab=VOCAB),
 }
 
 
@@ -25,7 +34,7 @@ def _encoder(kind, seed=0):
     return enc
 
 
-@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms"])
+@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms", "mamba2", "s5"])
 @pytest.mark.parametrize("T", [1, 4, 5, 50, 53])
 @torch.no_grad()
 def test_streaming_equals_forward(kind, T):
@@ -105,6 +114,40 @@ def test_state_dict_names():
     assert buffers == {"feature_norm.mean", "feature_norm.std"}
 
 
+def _mixer_params(kind):
+    return {k[len("layers.0.mixer."):]: tuple(v.shape) for k, v in Encoder(CONFIGS[kind]).state_dict().items()
+            if k.startswith("layers.0.mixer.")}
+
+
+def test_state_dict_names_mamba2_s5():
+    # Mamba-2: E 32, H 4 heads of 8, G 2 groups of N 8: conv over C = E + 2GN = 64, in_proj 2E + 2GN + H = 100
+    assert _mixer_params("mamba2") == {
+        "in_proj.weight": (100, 16), "conv1d.weight": (64, 1, 4), "conv1d.bias": (64,), "dt_bias": (4,),
+        "A_log": (4,), "D": (4,), "norm.weight": (32,), "out_proj.weight": (16, 32)}
+    # S5: P 8, P/2 = 4 stored modes
+    assert _mixer_params("s5") == {
+        "Lambda_re": (4,), "Lambda_im": (4,), "B": (4, 16, 2), "C": (16, 4, 2), "D": (16,), "log_step": (4, 1),
+        "output_linear.0.weight": (32, 16, 1), "output_linear.0.bias": (32,)}
+    rest = {k for k in Encoder(CONFIGS["mamba2"]).state_dict() if ".mixer." not in k}
+    assert rest == {k for k in Encoder(CONFIGS["mamba"]).state_dict() if ".mixer." not in k} | {
+        f"layers.{i}.{n}" for i in range(2) for n in ("ffn_norm.weight", "ffn.fc1.weight", "ffn.fc1.bias",
+                                                      "ffn.fc2.weight", "ffn.fc2.bias")}
+    assert ({k for k in Encoder(CONFIGS["s5"]).state_dict() if ".mixer." not in k}
+            == {k for k in Encoder(CONFIGS["s4d"]).state_dict() if ".mixer." not in k})
+
+
+@pytest.mark.parametrize("kind", ["mamba2", "s5"])
+@torch.no_grad()
+def test_stream_state_shapes(kind):
+    enc = _encoder(kind)
+    state = enc.init_state(3)["layers"][0]
+    if kind == "mamba2":
+        conv, ssm = state  # (B, C, W), (B, H, P, N)
+        assert conv.shape == (3, 64, 4) and ssm.shape == (3, 4, 8, 8)
+    else:
+        assert state.shape == (3, 4) and state.is_complex()  # (B, P/2)
+
+
 def test_config_json_roundtrip_and_doc_example():
     doc = ('{"format": "ssmspeech-encoder-v1", "mixer": "mamba", "d_model": 256, "n_layers": 6,'
            ' "norm": "rmsnorm", "ffn_mult": 0, "n_mels": 80, "subsample_kernel": 3, "subsample_strides": [3, 1],'
@@ -122,3 +165,49 @@ def test_config_json_roundtrip_and_doc_example():
         EncoderConfig.from_dict({**json.loads(doc), "extra": 1})
     with pytest.raises(ValueError):
         EncoderConfig.from_dict({**json.loads(doc), "mixer": "lstm"})
+
+
+def test_config_json_new_sections():
+    for kind in ("mamba2", "s5"):
+        c = CONFIGS[kind]
+        d = json.loads(c.to_json())
+        assert d["mixer"] == kind and kind in d  # the mixer's own section is always written
+        assert EncoderConfig.from_dict(d) == c
+        assert EncoderConfig.from_json(json.dumps(d)).to_dict() == c.to_dict()
+    d = json.loads(CONFIGS["mamba2"].to_json())
+    assert d["mamba2"] == {"d_state": 8, "d_conv": 4, "expand": 2, "headdim": 8, "ngroups": 2, "chunk_size": 4}
+    assert "s5" not in d  # unused and default: left out
+    d = json.loads(CONFIGS["s5"].to_json())
+    assert d["s5"] == {"d_state": 8, "blocks": 2, "clip_eigs": False} and "mamba2" not in d
+    # Configs of the older mixers are written exactly as before (no new sections) ...
+    for kind in ("s4d", "mamba", "s4d-30ms"):
+        d = CONFIGS[kind].to_dict()
+        assert "mamba2" not in d and "s5" not in d
+        assert list(d) == ["format", "mixer", "d_model", "n_layers", "norm", "ffn_mult", "n_mels", "subsample_kernel",
+                           "subsample_strides", "s4d", "mamba", "vocab", "features"]
+    # ... unless a new section differs from its defaults (then it is kept, and round-trips).
+    c = EncoderConfig(mixer="s4d", s5=S5Config(d_state=32, clip_eigs=True), vocab=VOCAB)
+    assert c.to_dict()["s5"] == {"d_state": 32, "blocks": 1, "clip_eigs": True}
+    assert EncoderConfig.from_json(c.to_json()) == c
+    # defaults
+    c = EncoderConfig.from_dict({"mixer": "mamba2", "vocab": VOCAB})
+    assert c.mamba2 == Mamba2Config(d_state=64, d_conv=4, expand=2, headdim=64, ngroups=1, chunk_size=64)
+    assert EncoderConfig.from_dict({"mixer": "s5", "vocab": VOCAB}).s5 == S5Config(d_state=64, blocks=1,
+                                                                                   clip_eigs=False)
+    with pytest.raises(TypeError):
+        EncoderConfig.from_dict({"mixer": "s5", "s5": {"d_state": 8, "bogus": 1}})
+
+
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*/config.json")), ids=lambda p: p.parent.name)
+def test_shipped_configs_load_and_round_trip(path):
+    """The shipped config.json files (written before the mamba2 and s5 sections existed) load, with the
+    missing sections at their defaults, and to_dict() gives back exactly the file's contents (train.py's
+    --init compares configs that way)."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    cfg = EncoderConfig.from_dict(d)
+    if "mamba2" not in d:
+        assert cfg.mamba2 == Mamba2Config()
+    if "s5" not in d:
+        assert cfg.s5 == S5Config()
+    assert cfg.to_dict() == d
+    assert list(json.loads(cfg.to_json())) == list(d)

@@ -11,11 +11,13 @@ from safetensors.torch import load_file
 
 from ssmspeech_ref.encoder import Encoder, EncoderConfig
 from ssmspeech_ref.layers import Mamba, S4D, gelu
+from ssmspeech_ref.mamba2 import Mamba2
+from ssmspeech_ref.s5 import S5, s5_scan_ref
 
 TRAINING = Path(__file__).resolve().parents[1]
 FIXTURES = TRAINING.parent / "Tests" / "Fixtures"
-NAMES = ["features_real", "features_sine", "s4d_layer", "mamba_layer", "blocks",
-         "encoder_s4d_tiny", "encoder_mamba_tiny"]
+NAMES = ["features_real", "features_sine", "s4d_layer", "mamba_layer", "mamba2_layer", "s5_layer", "blocks",
+         "encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"]
 # Fixtures written by other exporters: model_<name> by export_model.py (shipped recognizers),
 # tts_* and voice_* by Training/tts/export.py (tested in test_tts.py).
 OTHER_EXPORTERS = ("model_", "tts_", "voice_")
@@ -129,7 +131,114 @@ def test_mamba_fixture_reproduced_in_float32():
     assert ss.abs().max() > 0.01
 
 
-@pytest.mark.parametrize("name", ["encoder_s4d_tiny", "encoder_mamba_tiny"])
+def _mamba2_from_fixture():
+    meta = json.loads((FIXTURES / "mamba2_layer.json").read_text())
+    w, io = _split(load_file(str(FIXTURES / "mamba2_layer.safetensors")),
+                   ["input", "output", "conv_state_out", "ssm_state_out"])
+    m = Mamba2(meta["d_model"], d_state=meta["d_state"], d_conv=meta["d_conv"], expand=meta["expand"],
+               headdim=meta["headdim"], ngroups=meta["ngroups"], chunk_size=16)
+    m.load_state_dict(w, strict=True)
+    assert (m.nheads, m.d_inner, m.conv_dim) == (meta["nheads"], meta["d_inner"], meta["conv_dim"]) == (4, 32, 64)
+    return m, io
+
+
+@torch.no_grad()
+def test_mamba2_fixture_reproduced_in_float32():
+    """The chunked forward (4 chunks of 16) and the step-by-step streaming both reproduce the float64
+    sequential reference; the states are as documented (conv: last W inputs oldest first; ssm (H, P, N))."""
+    m, io = _mamba2_from_fixture()
+    u = io["input"][None]  # (1, L, D)
+    y, cs, ss = m(u)
+    assert io["output"].abs().max() > 0.5
+    assert (y[0] - io["output"]).abs().max() <= 1e-4
+    assert (cs[0] - io["conv_state_out"]).abs().max() <= 1e-4
+    assert (ss[0] - io["ssm_state_out"]).abs().max() <= 1e-4
+    assert ss.abs().max() > 0.03
+    # conv_state_out is the last W = 4 xBC in_proj outputs (before the conv), oldest first
+    xbc = m.in_proj(u[0, -4:])[:, m.d_inner:m.d_inner + m.conv_dim]  # (W, C)
+    assert (io["conv_state_out"] - xbc.T).abs().max() <= 1e-5
+    cs, ss = m.allocate_inference_cache(1)
+    ys = [m.step(u[:, t:t + 1], cs, ss)[0] for t in range(u.shape[1])]
+    assert (torch.cat(ys, dim=1)[0] - io["output"]).abs().max() <= 1e-4
+    assert (ss[0] - io["ssm_state_out"]).abs().max() <= 1e-4
+
+
+@torch.no_grad()
+def test_mamba2_fixture_depends_on_groups_and_state():
+    """Every head must read its own group's B and C: letting group 1 use group 0's B changes the output."""
+    m, io = _mamba2_from_fixture()
+    u = io["input"][None]
+    e, gn, n = m.d_inner, m.ngroups * m.d_state, m.d_state
+    m.in_proj.weight[2 * e + n:2 * e + 2 * n] = m.in_proj.weight[2 * e:2 * e + n]  # B of group 1 := B of group 0
+    m.conv1d.weight[e + n:e + 2 * n] = m.conv1d.weight[e:e + n]
+    m.conv1d.bias[e + n:e + 2 * n] = m.conv1d.bias[e:e + n]
+    assert (m(u)[0][0] - io["output"]).abs().max() > 0.05
+    m, _ = _mamba2_from_fixture()
+    y_late, _, _ = m(u[:, 32:])  # the second half from a zero state
+    assert (y_late[0] - io["output"][32:]).abs().max() > 0.5
+
+
+def _s5_from_fixture():
+    meta = json.loads((FIXTURES / "s5_layer.json").read_text())
+    w, io = _split(load_file(str(FIXTURES / "s5_layer.safetensors")),
+                   ["input", "output", "state_out_re", "state_out_im"])
+    m = S5(meta["d_model"], d_state=meta["d_state"], blocks=meta["blocks"], clip_eigs=meta["clip_eigs"])
+    m.load_state_dict(w, strict=True)
+    assert meta["discretization"] == "zoh" and meta["initial_state"] == "zeros"
+    return m, io
+
+
+@torch.no_grad()
+def test_s5_fixture_reproduced_in_float32():
+    m, io = _s5_from_fixture()
+    u = io["input"][None]  # (1, L, H)
+    y, s = m(u)
+    assert io["output"].abs().max() > 0.5
+    assert (y[0] - io["output"]).abs().max() <= 1e-4
+    assert (s[0].real - io["state_out_re"]).abs().max() <= 1e-4
+    assert (s[0].imag - io["state_out_im"]).abs().max() <= 1e-4
+    state = m.default_state(1)
+    ys = []
+    for t in range(u.shape[1]):
+        y_t, state = m.step(u[:, t], state)
+        ys.append(y_t)
+    assert (torch.stack(ys, dim=1)[0] - io["output"]).abs().max() <= 1e-4
+    assert (state[0].real - io["state_out_re"]).abs().max() <= 1e-4
+
+
+@torch.no_grad()
+def test_s5_fixture_discretisation_written_out():
+    """The fixture's output from the formulas a Swift port implements (float64): Lambda = clamp(Lambda_re,
+    max=-1e-4) + i Lambda_im (clip_eigs), Delta = exp(log_step), Lambda_bar = exp(Lambda Delta),
+    B_bar = expm1(Lambda Delta) / Lambda * B_tilde, y = 2 Re(C_tilde x) + D u -> GELU -> Linear -> GLU."""
+    m, io = _s5_from_fixture()
+    w = {k: v.double() for k, v in m.state_dict().items()}
+    lam = torch.complex(w["Lambda_re"].clamp(max=-1e-4), w["Lambda_im"])  # (P/2)
+    dtA = lam * torch.exp(w["log_step"][:, 0])
+    lam_bar = torch.exp(dtA)
+    b_bar = (torch.expm1(dtA) / lam)[:, None] * torch.complex(w["B"][..., 0], w["B"][..., 1])  # (P/2, H)
+    c = torch.complex(w["C"][..., 0], w["C"][..., 1])  # (H, P/2)
+    u = io["input"].double()
+    x = torch.zeros(lam.shape[0], dtype=torch.complex128)
+    ys = []
+    for t in range(u.shape[0]):
+        x = lam_bar * x + b_bar @ u[t].to(torch.complex128)
+        ys.append(2.0 * (c @ x).real + w["D"] * u[t])
+    z = gelu(torch.stack(ys)) @ w["output_linear.0.weight"][..., 0].T + w["output_linear.0.bias"]  # (L, 2H)
+    y = z[:, :16] * torch.sigmoid(z[:, 16:])  # GLU: first half * sigmoid(second half)
+    assert (y - io["output"]).abs().max() <= 1e-5
+    assert (x.real - io["state_out_re"]).abs().max() <= 1e-5 and (x.imag - io["state_out_im"]).abs().max() <= 1e-5
+    # the clamp matters (one Re(Lambda) > 0 in the fixture), and so does the conjugate-symmetry factor 2
+    assert (w["Lambda_re"] > 0).sum() == 1
+    m.clip_eigs = False
+    assert (m(io["input"][None])[0][0] - io["output"]).abs().max() > 0.05
+    m.clip_eigs = True
+    _, lb, bb, ct = m.double().discretize()
+    y1, _ = s5_scan_ref(lb, bb, ct / 2, m.D, u[None])
+    assert (m._post(y1)[0] - io["output"]).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("name", ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"])
 @torch.no_grad()
 def test_encoder_fixture_reproduced_in_float32(name):
     cfg = EncoderConfig.load(FIXTURES / f"{name}.json")

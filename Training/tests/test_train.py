@@ -48,10 +48,11 @@ def _run(cmd: list[str], timeout: int = 300) -> None:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
 
 
-@pytest.mark.parametrize("mixer,augmenter", [("s4d", "simple"), ("mamba", "recipe")])
-def test_loss_falls_and_run_resumes(tmp_path, mixer, augmenter):
+@pytest.mark.parametrize("mixer,augmenter,workers", [("s4d", "simple", 0), ("mamba", "recipe", 1)])
+def test_loss_falls_and_run_resumes(tmp_path, mixer, augmenter, workers):
+    """workers 1: batches are prepared in a data-loading process (the GPU recipe's path)."""
     manifest, runs = _corpus(tmp_path), tmp_path / "runs"
-    aug = ["--aug", "0.3", "--augmenter", augmenter]
+    aug = ["--aug", "0.3", "--augmenter", augmenter, "--workers", str(workers)]
     _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, mixer, 40, *aug)])
     losses = {e["step"]: e["loss"] for e in _log(runs) if "loss" in e}
     first = np.mean([losses[s] for s in (1, 2, 3)])
@@ -104,6 +105,65 @@ def test_init_from_exported_model_folder(tmp_path):
     ck2 = torch.load(runs2 / "r" / "last.pt", map_location="cpu", weights_only=False)
     for k, v in ck["model"].items():
         assert torch.allclose(v.float(), ck2["model"][k].float(), atol=1e-6), k
+
+
+@pytest.mark.parametrize("mixer,flags,section", [
+    ("mamba2", ["--headdim", "8", "--ngroups", "2", "--chunk-size", "16"],
+     {"d_state": 4, "d_conv": 4, "expand": 1, "headdim": 8, "ngroups": 2, "chunk_size": 16}),
+    ("s5", ["--blocks", "2", "--clip-eigs"], {"d_state": 4, "blocks": 2, "clip_eigs": True}),
+])
+def test_new_mixers_smoke(tmp_path, mixer, flags, section):
+    """A few steps with the Mamba-2 and S5 mixers: the flags reach the config, the loss is finite, and
+    the run resumes from its checkpoint."""
+    import torch
+
+    manifest, runs = _corpus(tmp_path), tmp_path / "runs"
+    args = [*_args(manifest, runs, mixer, 4, "--aug", "0", *flags)]
+    _run([sys.executable, str(TRAINING / "train.py"), *args])
+    cfg = json.loads((runs / "r" / "config.json").read_text())
+    assert cfg["mixer"] == mixer and cfg[mixer] == section
+    losses = [e["loss"] for e in _log(runs) if "loss" in e]
+    assert len(losses) == 4 and all(np.isfinite(losses)), losses
+    ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
+    assert ck["step"] == 4 and ck["config"][mixer] == section
+    assert any(k.endswith("mixer.dt_bias" if mixer == "mamba2" else "mixer.Lambda_re") for k in ck["model"])
+    _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, mixer, 6, "--aug", "0", *flags)])
+    assert [e["step"] for e in _log(runs) if e.get("event") == "done"] == [4, 6]
+
+
+# SSM dynamics parameters of each mixer (names under layers.<i>.mixer.): no weight decay, --ssm-lr.
+SSM_PARAMS = {
+    "s4d": {"D", "kernel.log_dt", "kernel.log_A_real", "kernel.A_imag"},
+    "mamba": {"D", "A_log", "dt_proj.bias"},
+    "mamba2": {"D", "A_log", "dt_bias"},
+    "s5": {"D", "Lambda_re", "Lambda_im", "log_step", "B"},
+}
+
+
+@pytest.mark.parametrize("mixer", sorted(SSM_PARAMS))
+def test_optimizer_groups(mixer):
+    """make_optimizer's SSM_PARAM_NAMES substrings catch exactly the SSM dynamics parameters of every
+    mixer, and nothing else (e.g. ".D" matches mixer.D only); the rest is split by dimension."""
+    sys.path.insert(0, str(TRAINING))
+    import torch
+    import train
+    from ssmspeech_ref.encoder import EncoderConfig, Encoder, Mamba2Config, MambaConfig, S4DConfig, S5Config
+
+    cfg = EncoderConfig(mixer=mixer, d_model=16, n_layers=2, norm="layernorm", ffn_mult=2, vocab=["<blank>", "a"],
+                        s4d=S4DConfig(d_state=8), mamba=MambaConfig(d_state=4, expand=1),
+                        mamba2=Mamba2Config(d_state=8, expand=2, headdim=8, ngroups=2), s5=S5Config(d_state=8))
+    model = Encoder(cfg)
+    opt = train.make_optimizer(model, lr=2e-3, ssm_lr=1e-3, wd=0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay, ssm = ({names[id(p)] for p in g["params"]} for g in opt.param_groups)
+    assert ssm == {f"layers.{i}.mixer.{n}" for i in range(2) for n in SSM_PARAMS[mixer]}
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0, 0.0]
+    assert [g["lr"] for g in opt.param_groups] == [2e-3, 2e-3, 1e-3]
+    params = dict(model.named_parameters())
+    assert decay == {n for n, p in params.items() if p.dim() >= 2 and n not in ssm}
+    assert no_decay == {n for n, p in params.items() if p.dim() < 2 and n not in ssm}
+    assert len(decay) + len(no_decay) + len(ssm) == len(params)
+    assert all(p.dtype == torch.float32 for p in params.values())
 
 
 def test_learning_curve_reads_eval_events(tmp_path):

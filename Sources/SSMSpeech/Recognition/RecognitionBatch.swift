@@ -18,10 +18,12 @@ import SSMTensor
 ///     let updates = batch.advance([streamA, streamB])     // encoder batched, then CTC per stream
 ///
 /// The streams need not be in step: each contributes whatever frames it has queued, and every round
-/// steps together the streams whose front end completed an output frame. A stream's results are those
-/// of `accept` on the same audio, up to the rounding of a matrix product over B rows instead of one
-/// (the transcripts of the bundled recordings are the same). Not thread-safe: one thread advances a
-/// batch, and its streams must not be used elsewhere meanwhile.
+/// steps together the streams whose front end completed an output frame. With float32 weights a
+/// stream's results are those of `accept` on the same audio, up to the rounding of a matrix product over
+/// B rows instead of one (the transcripts of the bundled recordings are the same). With int8 weights (the
+/// default) a batch of `minBatchRows` or more runs its products in float32 while a lone stream uses the
+/// int8 kernel, so the beam can settle a close call differently (one word of the bundled sample's 11).
+/// Not thread-safe: one thread advances a batch, and its streams must not be used elsewhere meanwhile.
 public final class RecognitionBatch {
     public let recognizer: SpeechRecognizer
     /// Streams stepped in one matrix product at most; more ready streams take several products.
