@@ -17,6 +17,8 @@ for start in stride(from: 0, to: audio.count, by: 960) {  // 20 ms pieces at 48 
     if let partial = update.partial { print("partial:", partial.text) }
 }
 print(stream.finish().text)
+// (for check.sh: the pieces end with what the whole 48 kHz buffer gives at once)
+print("whole 48 kHz:", recognizer.transcribe(samples: audio, sampleRate: rate).text)
 
 // MARK: Speak
 let tts = try SpeechSynthesizer(voice: "Resources/voices/slt")
