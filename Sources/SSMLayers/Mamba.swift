@@ -117,20 +117,11 @@ public struct Mamba: SequenceMixer {
 
     public func makeState() -> State { State(self) }
 
-    /// Depthwise causal conv step for channel `c`: roll the window, append `x`, return w·window + b
-    /// (SiLU follows, over all channels at once).
+    /// Depthwise causal conv step for channel `c` (SiLU follows, over all channels at once).
     @inline(__always)
     private func convStep(_ c: Int, _ x: Float, _ window: UnsafeMutablePointer<Float>,
                           _ wt: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
-        let row = window + c * dConv
-        var acc = b[c]
-        for k in 0..<(dConv - 1) {
-            row[k] = row[k + 1]
-            acc += row[k] * wt[c * dConv + k]
-        }
-        row[dConv - 1] = x
-        acc += x * wt[c * dConv + dConv - 1]
-        return acc
+        depthwiseConvStep(channel: c, x, window: window, width: dConv, weight: wt, bias: b)
     }
 
     /// The element-wise part of one frame, after the projections: `x (E)` is SiLU(conv), `z (E)` the
@@ -233,4 +224,21 @@ public struct Mamba: SequenceMixer {
         }}}}}
         return outProj(y)
     }
+}
+
+/// One frame of the reference's depthwise causal conv on channel `c`, in its conv-state layout
+/// (`window (C, W)`: the last W inputs per channel, oldest first; `weight (C, W)`): rolls the channel's
+/// row, appends `x`, returns weight·row + bias. Mamba and Mamba-2 step their convolutions with it.
+@inline(__always)
+func depthwiseConvStep(channel c: Int, _ x: Float, window: UnsafeMutablePointer<Float>, width w: Int,
+                       weight wt: UnsafeBufferPointer<Float>, bias b: UnsafeBufferPointer<Float>) -> Float {
+    let row = window + c * w
+    var acc = b[c]
+    for k in 0..<(w - 1) {
+        row[k] = row[k + 1]
+        acc += row[k] * wt[c * w + k]
+    }
+    row[w - 1] = x
+    acc += x * wt[c * w + w - 1]
+    return acc
 }

@@ -141,18 +141,9 @@ public struct Mamba2: SequenceMixer {
     /// frame's `x (C)`, writes SiLU(w·window + b) to `out (C)`.
     @inline(__always)
     private func conv(_ x: UnsafePointer<Float>, window: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let w = dConv
         convWeight.withUnsafeBufferPointer { wt in convBias.withUnsafeBufferPointer { b in
             for c in 0..<convDim {
-                let row = window + c * w
-                var acc = b[c]
-                for k in 0..<(w - 1) {
-                    row[k] = row[k + 1]
-                    acc += row[k] * wt[c * w + k]
-                }
-                row[w - 1] = x[c]
-                acc += x[c] * wt[c * w + w - 1]
-                out[c] = acc
+                out[c] = depthwiseConvStep(channel: c, x[c], window: window, width: dConv, weight: wt, bias: b)
             }
         }}
         Activation.silu(out, count: convDim)
