@@ -18,5 +18,9 @@ bin="$(swift build -c release --build-path .build-fuzz --show-bin-path)/fuzz-$ta
 mkdir -p ".build-fuzz/corpus-$target"
 cd .build-fuzz
 export LSAN_OPTIONS="suppressions=$(pwd)/../Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# Swift's own crash handler (the backtracer) would take a trap first and then trip AddressSanitizer
+# reading memory for its backtrace ("unknown-crash in memserver_read"), hiding the finding; off, a trap
+# reaches libFuzzer, which prints the Swift runtime failure with its stack and saves the input.
+export SWIFT_BACKTRACE=enable=no
 "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
   "corpus-$target" "../Fuzz/corpus/$target"

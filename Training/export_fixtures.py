@@ -25,8 +25,9 @@ from safetensors.torch import save_file
 TRAINING = Path(__file__).resolve().parent
 sys.path.insert(0, str(TRAINING))
 
+from ssmspeech_ref.attention import MHA  # noqa: E402
 from ssmspeech_ref.encoder import (  # noqa: E402
-    Encoder, EncoderConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
+    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
 )
 from ssmspeech_ref.features import (  # noqa: E402
     HOP_LENGTH, N_FFT, SAMPLE_RATE, hann_window, log_mel, mel_center_frequencies, mel_filterbank,
@@ -264,6 +265,37 @@ def export_attention(out: Path) -> None:
           {"layer": "causal_attention", "d_model": d, "n_heads": heads, "seq_len": L})
 
 
+def make_hybrid_attention_fixture_layer() -> MHA:
+    """The hybrid encoder's attention layer: d_model 16, 2 heads of 8, window 8, non-zero biases."""
+    torch.manual_seed(7001)
+    m = MHA(16, n_heads=2, window=8)
+    with torch.no_grad():
+        m.in_proj.weight[:2 * m.d_model].mul_(2.0)  # q, k rows: a peaked softmax, not a near-uniform average
+        m.in_proj.bias.copy_(0.2 * torch.randn_like(m.in_proj.bias))
+        m.out_proj.bias.copy_(0.2 * torch.randn_like(m.out_proj.bias))
+    return m
+
+
+def export_hybrid_attention(out: Path) -> None:
+    m = make_hybrid_attention_fixture_layer()
+    torch.manual_seed(7002)
+    L = 40  # five windows
+    x = torch.randn(1, L, m.d_model)
+    with torch.no_grad():
+        y, _ = _f64(m)(x.double())
+    _save(out, "hybrid_attention_layer", {
+        **_weights(m),  # in_proj.weight (3D, D), in_proj.bias (3D), out_proj.weight (D, D), out_proj.bias (D)
+        "input": x[0],  # (L, D)
+        "output": y[0],  # (L, D)
+    }, {
+        "layer": "sliding_window_attention", "d_model": m.d_model, "n_heads": m.n_heads, "window": m.window,
+        "seq_len": L,
+        "note": "output frame t attends to frames max(0, t - window + 1) .. t (itself included); in_proj rows "
+                "[q | k | v], each n_heads heads of d_model / n_heads contiguous; softmax scale "
+                "1/sqrt(d_model / n_heads); no positional encoding; empty cache at the start",
+    })
+
+
 def export_blocks(out: Path) -> None:
     torch.manual_seed(3001)
     t = {}
@@ -331,6 +363,11 @@ def tiny_configs() -> dict:
                                              subsample_strides=[3, 1], vocab=list(VOCAB)),
         "encoder_s5_tiny": EncoderConfig(mixer="s5", d_model=16, n_layers=2, norm="layernorm", ffn_mult=2,
                                          s5=S5Config(d_state=8, blocks=1), subsample_strides=[2, 2], vocab=list(VOCAB)),
+        # layers 0, 2 Mamba, 1, 3 attention with a window of 8 frames (L = 17 here)
+        "encoder_hybrid_tiny": EncoderConfig(mixer="hybrid", d_model=16, n_layers=4, norm="rmsnorm", ffn_mult=2,
+                                             mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2),
+                                             hybrid=HybridConfig(attn_every=2, n_heads=2, window=8),
+                                             subsample_strides=[3, 1], vocab=list(VOCAB)),
     }
 
 
@@ -355,6 +392,7 @@ def export_all(out: Path) -> list[Path]:
     export_mamba2(out)
     export_s5(out)
     export_attention(out)
+    export_hybrid_attention(out)
     export_blocks(out)
     export_encoders(out)
     return sorted(p for p in out.iterdir() if p.suffix in (".safetensors", ".json"))

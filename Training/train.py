@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Train a streaming CTC encoder (mixer S4D, Mamba, Mamba-2 or S5) on JSON-lines manifests.
+"""Train a streaming CTC encoder (mixer S4D, Mamba, Mamba-2, S5, or the hybrid of Mamba and
+sliding-window attention) on JSON-lines manifests.
 
     python Training/train.py --mixer s4d --run s4d-small --minutes 90 \
         --train Training/data/manifests/train.jsonl \
@@ -360,7 +361,8 @@ def evaluate(model: Encoder, items: list[dict], device, max_items: int = 300) ->
 # Substrings of the names of SSM dynamics parameters (no weight decay, --ssm-lr): S4D's log_dt,
 # log_A_real, A_imag; Mamba's A_log, dt_proj.bias; Mamba-2's A_log, dt_bias; S5's Lambda_re, Lambda_im,
 # log_step and B (the S5 code puts B in its SSM group too); the D feedthrough of all four (".D",
-# i.e. "mixer.D"). tests/test_train.py checks that
+# i.e. "mixer.D"). A hybrid's Mamba layers are caught like Mamba's; its attention layers' in_proj and
+# out_proj are ordinary weights and biases. tests/test_train.py checks that
 # these catch exactly those parameters of every mixer.
 SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bias", "dt_bias",
                    "Lambda_re", "Lambda_im", "log_step", "mixer.B")
@@ -372,8 +374,10 @@ def build_config(args) -> EncoderConfig:
              vocab=VOCAB, features="logmel-v1")
     if args.mixer == "s4d":
         d["s4d"] = {"d_state": args.d_state}
-    elif args.mixer == "mamba":
+    elif args.mixer in ("mamba", "hybrid"):
         d["mamba"] = {"d_state": args.d_state, "d_conv": 4, "expand": args.expand, "dt_rank": args.dt_rank or "auto"}
+        if args.mixer == "hybrid":
+            d["hybrid"] = {"attn_every": args.attn_every, "n_heads": args.attn_heads, "window": args.attn_window}
     elif args.mixer == "mamba2":
         d["mamba2"] = {"d_state": args.d_state, "d_conv": 4, "expand": args.expand, "headdim": args.headdim,
                        "ngroups": args.ngroups, "chunk_size": args.chunk_size}
@@ -429,7 +433,8 @@ def save_checkpoint(path: Path, **state) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> None:
+def make_parser() -> argparse.ArgumentParser:
+    """The command line of a training run (also parsed per model by tools/train_compare.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", action="append", required=True, help="training manifest (repeatable)")
     ap.add_argument("--dev", action="append", default=[], help="evaluation manifest (repeatable)")
@@ -437,13 +442,23 @@ def main(argv=None) -> None:
                     help="run name: checkpoints in <runs-dir>/<run>/ (under torchrun spell it --run-name: "
                          "torchrun's own parser takes --run for an abbreviation of its --run-path)")
     ap.add_argument("--runs-dir", type=Path, default=HERE / "runs", help="folder of runs (default Training/runs)")
-    ap.add_argument("--mixer", choices=["s4d", "mamba", "mamba2", "s5"], default="s4d")
+    ap.add_argument("--mixer", choices=["s4d", "mamba", "mamba2", "s5", "hybrid"], default="s4d",
+                    help="sequence mixer of every layer; hybrid = Mamba layers (--d-state, --expand, --dt-rank) "
+                         "with a sliding-window attention layer every --attn-every layers")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--n-layers", type=int, default=6)
     ap.add_argument("--d-state", type=int, default=64,
-                    help="S4D N (64), Mamba N (16), Mamba-2 N (64) or S5 P (64, the complex state size; P/2 stored)")
-    ap.add_argument("--expand", type=int, default=2, help="Mamba / Mamba-2 expansion")
-    ap.add_argument("--dt-rank", type=int, default=0, help="Mamba dt_rank (0 = auto)")
+                    help="S4D N (64), Mamba N (16; also a hybrid's Mamba layers), Mamba-2 N (64) or S5 P (64, "
+                         "the complex state size; P/2 stored)")
+    ap.add_argument("--expand", type=int, default=2, help="Mamba / Mamba-2 expansion (also a hybrid's Mamba layers)")
+    ap.add_argument("--dt-rank", type=int, default=0, help="Mamba dt_rank, also a hybrid's Mamba layers (0 = auto)")
+    ap.add_argument("--attn-every", type=int, default=3,
+                    help="hybrid: layer i (0-based) is attention when i + 1 is a multiple of this, Mamba "
+                         "otherwise (3: Mamba, Mamba, attention, ...; 1: attention only)")
+    ap.add_argument("--attn-heads", type=int, default=4, help="hybrid: attention heads (must divide --d-model)")
+    ap.add_argument("--attn-window", type=int, default=64,
+                    help="hybrid: output frames each attention layer sees, the current one included (64 = "
+                         "1.92 s at the default 30 ms frames); its streaming cache holds that many keys and values")
     ap.add_argument("--headdim", type=int, default=64, help="Mamba-2 channels per head (expand x d_model / headdim heads)")
     ap.add_argument("--ngroups", type=int, default=1, help="Mamba-2 groups of heads sharing B and C")
     ap.add_argument("--chunk-size", type=int, default=64, help="Mamba-2 chunk length of the SSD scan (speed only)")
@@ -483,7 +498,11 @@ def main(argv=None) -> None:
     ap.add_argument("--refresh-snapshot", action="store_true",
                     help="before each epoch, rewrite the manifests from the audio rendered so far (synthesis still running)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time budget only)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> None:
+    args = make_parser().parse_args(argv)
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank, world = 0, 1

@@ -115,6 +115,16 @@ nonisolated(unsafe) let s5Bench: LayerBench = {
     return LayerBench({ layer.step($0, state: state, into: $1) }, rng: &rng)
 }()
 
+/// The hybrid stack's attention block, its 64-frame ring buffer full (the steady state of a stream).
+nonisolated(unsafe) let attentionBench: LayerBench = {
+    var rng = SeededRandom(seed: 42)
+    let layer = try! SlidingWindowAttention(WeightStore(tensors: RandomWeights.attention(prefix: "a", d: d, rng: &rng)).scoped("a"),
+                                            dModel: d, config: .init(heads: 4, window: 64))
+    let state = layer.makeState()
+    _ = layer.forward(Matrix(rows: 64, cols: d, data: rng.normals(64 * d)), state: state)
+    return LayerBench({ layer.step($0, state: state, into: $1) }, rng: &rng)
+}()
+
 // MARK: Whole encoders (shipped models): one output frame = `subsampling` (3) feature frames of 10 ms
 
 final class EncoderBench {
@@ -320,6 +330,9 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("S5 step d256 P256 [30 ms]", configuration: frameConfig(hotPath: true)) { b in
         for _ in b.scaledIterations { s5Bench.run() }
+    }
+    Benchmark("Sliding-window attention step d256 A4 W64 [30 ms]", configuration: frameConfig(hotPath: true)) { b in
+        for _ in b.scaledIterations { attentionBench.run() }
     }
     for name in ["mamba-30ms", "s4d-30ms"] {
         let label = name == defaultModelName ? "\(name) default" : name

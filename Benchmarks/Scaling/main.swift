@@ -1,5 +1,6 @@
 // The scaling proof: per-step cost and state memory against stream length for causal attention
-// (KV cache), S4D, Mamba, Mamba-2 and S5 at the same width, one thread, release build.
+// (KV cache), S4D, Mamba, Mamba-2, S5 and sliding-window attention (the hybrid stack's attention block)
+// at the same width, one thread, release build.
 //
 //   swift run -c release scaling [--out Benchmarks/results/scaling.csv] [--max-seconds 3600]
 //
@@ -68,10 +69,15 @@ let mamba2 = try Mamba2(WeightStore(tensors: RandomWeights.mamba2(d: d, n: 64, c
                                                                   rng: &rng)).scoped(""), dModel: d, config: m2cfg)
 // S5 (P = 256 complex state size, P/2 modes stored as re/im): state is P floats for the whole layer.
 let s5 = try S5(WeightStore(tensors: RandomWeights.s5(h: d, n: 256, rng: &rng)).scoped(""), dModel: d, config: .init(dState: 256))
+// Sliding-window attention (the hybrid stack's attention block: 4 heads, W = 64 frames = 1.9 s): its
+// ring buffer holds 2 · W · D floats, however long the stream.
+let swa = try SlidingWindowAttention(WeightStore(tensors: RandomWeights.attention(prefix: "a", d: d, rng: &rng)).scoped("a"),
+                                     dModel: d, config: .init(heads: 4, window: 64))
 for (name, stateFloats, step) in [
     ("s4d", d * 64, { () -> (UnsafePointer<Float>) -> Void in let st = s4d.makeState(); return { x in y.withUnsafeMutableBufferPointer { s4d.step(x, state: st, into: $0.baseAddress!) } } }()),
     ("mamba", 2 * d * (4 + 16), { () -> (UnsafePointer<Float>) -> Void in let st = mamba.makeState(); return { x in y.withUnsafeMutableBufferPointer { mamba.step(x, state: st, into: $0.baseAddress!) } } }()),
     ("mamba2", (2 * d + 2 * 64) * 4 + 2 * d * 64, { () -> (UnsafePointer<Float>) -> Void in let st = mamba2.makeState(); return { x in y.withUnsafeMutableBufferPointer { mamba2.step(x, state: st, into: $0.baseAddress!) } } }()),
+    ("window-attn", 2 * 64 * d, { () -> (UnsafePointer<Float>) -> Void in let st = swa.makeState(); return { x in y.withUnsafeMutableBufferPointer { swa.step(x, state: st, into: $0.baseAddress!) } } }()),
     ("s5", 256, { () -> (UnsafePointer<Float>) -> Void in let st = s5.makeState(); return { x in y.withUnsafeMutableBufferPointer { s5.step(x, state: st, into: $0.baseAddress!) } } }()),
 ] as [(String, Int, (UnsafePointer<Float>) -> Void)] {
     var done = 0

@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = list(csv.DictReader(open(args.csv)))
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for layer, style in [("attention", "o-"), ("s4d", "s-"), ("mamba", "^-"), ("mamba2", "v-"), ("s5", "D-")]:
+    for layer, style in [("attention", "o-"), ("s4d", "s-"), ("mamba", "^-"), ("mamba2", "v-"), ("s5", "D-"), ("window-attn", "x-")]:
         r = [x for x in rows if x["layer"] == layer]
         secs = [float(x["seconds"]) for x in r]
         a.plot(secs, [float(x["step_us_median"]) for x in r], style, label=layer)

@@ -12,6 +12,7 @@ import SSMTensor
 //      S5 keeps P/2 complex modes of one state shared by all D channels (P = its `d_state`)
 //   N  SSM state size per channel (`d_state`); S4D keeps N/2 complex modes (conjugate pairs)
 //   W  Mamba depthwise-convolution width (`d_conv`)
+//   A  attention heads (`n_heads`) of width Dh = D / A; S the attention window (`window`, frames)
 //   R  Mamba `dt_rank` (ceil(D/16) by default)
 //   V  output vocabulary: CTC blank + symbols
 //   F  feature width: mel bins (`n_mels`)
@@ -30,8 +31,9 @@ public protocol SequenceMixerState: AnyObject {
 /// frame of each of B streams at once (`stepBatch`, matrices as SGEMMs). The three give the same results.
 ///
 /// `BlockStack` (SSMModels) builds its residual blocks over any conforming type, binding the layer's
-/// tensors under `<i>.mixer.*` (`layers.<i>.mixer.*` in an encoder). `S4D`, `Mamba`, `Mamba2` and `S5`
-/// conform, each in its own file. A new mixer kind is a conforming layer in SSMLayers, plus, in SSMModels, its case in
+/// tensors under `<i>.mixer.*` (`layers.<i>.mixer.*` in an encoder). `S4D`, `Mamba`, `Mamba2`, `S5` and
+/// `SlidingWindowAttention` (the hybrid stack's attention block) conform, each in its own file. A new
+/// mixer kind is a conforming layer in SSMLayers, plus, in SSMModels, its case in
 /// `EncoderConfig.MixerKind` with its config section (`EncoderConfig`, `BlockStack.Config`) and its line in
 /// `MixerKind.makeBlocks` (Sources/SSMModels/BlockStack.swift), the one place a kind becomes a type.
 public protocol SequenceMixer {

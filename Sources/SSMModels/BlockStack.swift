@@ -8,8 +8,10 @@ import SSMTensor
 ///
 /// Block i is `x += mixer(norm(x))`, then optionally `x += ffn(ffn_norm(x))`, with checkpoint names (PyTorch
 /// `ssmspeech_ref.encoder.Block`) `<i>.norm.*`, `<i>.mixer.*`, `<i>.ffn_norm.*`, `<i>.ffn.fc1.*`, `<i>.ffn.fc2.*`.
-/// The mixer is any `SequenceMixer` (S4D, Mamba, Mamba2, S5); the config's mixer kind picks the type in one place,
-/// `EncoderConfig.MixerKind.makeBlocks`.
+/// The mixer is any `SequenceMixer` (S4D, Mamba, Mamba2, S5, SlidingWindowAttention); the config's mixer kind
+/// picks the types in one place, `EncoderConfig.MixerKind.makeBlocks`. Most stacks use one mixer type in
+/// every block; the hybrid stack interleaves Mamba blocks with attention blocks (`HybridConfig`). The stack
+/// is kept as segments: runs of consecutive blocks of one mixer type (one segment unless hybrid).
 public final class BlockStack {
     public struct Config: Sendable, Equatable {
         public var mixer: EncoderConfig.MixerKind
@@ -21,29 +23,38 @@ public final class BlockStack {
         public var mamba: Mamba.Config?
         public var mamba2: Mamba2.Config?
         public var s5: S5.Config?
+        /// Which blocks of a hybrid stack are attention blocks, and their heads and window.
+        public var hybrid: HybridConfig?
 
         public init(mixer: EncoderConfig.MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int,
-                    s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil) {
+                    s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil,
+                    hybrid: HybridConfig? = nil) {
             self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
             self.ffnMult = ffnMult; self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5
+            self.hybrid = hybrid
         }
     }
 
     public let config: Config
-    /// The blocks, typed by their mixer (`MixerBlocks<S4D>`, `MixerBlocks<Mamba>`): each method below is one
-    /// dynamic call for the whole stack; the loop over the blocks then runs on the mixer's own type.
-    let body: any BlockStackBody
+    /// The blocks in segments of one mixer type each (`MixerBlocks<S4D>`, `MixerBlocks<Mamba>`), in order:
+    /// each method below is one dynamic call per segment; the loop over a segment's blocks then runs on the
+    /// mixer's own type.
+    let segments: [any BlockStackBody]
 
     /// Binds `<prefix>.<i>.…` for i in 0..<layers (e.g. `layers.3.mixer.D`).
     public init(_ w: ScopedWeights, config c: Config) throws {
         self.config = c
-        body = try c.mixer.makeBlocks(w, config: c)
+        segments = try c.mixer.makeBlocks(w, config: c)
     }
 
     // MARK: Parallel mode
 
     /// `(L, D)` → `(L, D)` over a whole sequence from the zero state.
-    public func forward(_ x: Matrix) -> Matrix { body.forward(x) }
+    public func forward(_ x: Matrix) -> Matrix {
+        var h = x
+        for s in segments { h = s.forward(h) }
+        return h
+    }
 
     // MARK: Recurrent mode
 
@@ -58,7 +69,7 @@ public final class BlockStack {
 
         init(_ s: BlockStack) {
             let d = s.config.dModel
-            mixers = s.body.makeMixerStates()
+            mixers = s.segments.flatMap { $0.makeMixerStates() }
             normed = FloatBuffer(count: d); mixed = FloatBuffer(count: d)
             ffn = FloatBuffer(count: max(1, s.config.ffnMult * d))
         }
@@ -73,7 +84,9 @@ public final class BlockStack {
 
     /// Advances every block by one frame: `h (D)` is read and overwritten with the stack's output.
     /// Allocates nothing.
-    public func step(_ h: UnsafeMutablePointer<Float>, state s: State) { body.step(h, state: s) }
+    public func step(_ h: UnsafeMutablePointer<Float>, state s: State) {
+        for seg in segments { seg.step(h, state: s) }
+    }
 
     // MARK: Several rows at once: many streams, or several frames of one stream
 
@@ -82,9 +95,9 @@ public final class BlockStack {
         public let maxRows: Int
         /// (R, D) normalised rows and mixer / FFN outputs; (R, M) FFN hidden.
         let normed: FloatBuffer, mixed: FloatBuffer, ffn: FloatBuffer
-        /// The mixer's batch scratch and, per block, the mixer states of the bound rows, typed by the
-        /// stack's mixer (`MixerBlocks<M>.Batch`).
-        let mixer: AnyObject
+        /// Per segment, its mixer's batch scratch and, per block, the mixer states of the bound rows, typed
+        /// by the segment's mixer (`MixerBlocks<M>.Batch`).
+        let mixers: [AnyObject]
         /// The rows' states of the previous call, retained (the typed per-block states are rebuilt only
         /// when they change; an identifier alone could be reused by a new state at a freed address).
         var bound: [State] = []
@@ -94,7 +107,7 @@ public final class BlockStack {
             let d = s.config.dModel
             normed = FloatBuffer(count: maxRows * d); mixed = FloatBuffer(count: maxRows * d)
             ffn = FloatBuffer(count: maxRows * max(1, s.config.ffnMult * d))
-            mixer = s.body.makeBatch(maxRows: maxRows)
+            mixers = s.segments.map { $0.makeBatch(maxRows: maxRows) }
         }
 
         /// Whether `states` are the rows of the previous call; if not, records them and returns false.
@@ -116,29 +129,50 @@ public final class BlockStack {
     /// the rows' states are bound (the same states as the previous call).
     public func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [State], scratch sc: BatchScratch) {
         precondition(states.count >= 1 && states.count <= sc.maxRows, "\(states.count) rows; scratch holds \(sc.maxRows)")
-        body.stepBatch(h, states: states, scratch: sc)
-    }
-}
-
-extension EncoderConfig.MixerKind {
-    /// The one place where a mixer kind becomes a layer type (and picks its config section).
-    func makeBlocks(_ w: ScopedWeights, config c: BlockStack.Config) throws -> any BlockStackBody {
-        switch self {
-        case .s4d: return try MixerBlocks<S4D>(w, config: c, mixer: c.s4d ?? S4D.Config())
-        case .mamba: return try MixerBlocks<Mamba>(w, config: c, mixer: c.mamba ?? Mamba.Config())
-        case .mamba2: return try MixerBlocks<Mamba2>(w, config: c, mixer: c.mamba2 ?? Mamba2.Config())
-        case .s5: return try MixerBlocks<S5>(w, config: c, mixer: c.s5 ?? S5.Config())
+        let rebound = !sc.rebind(states)
+        for (k, seg) in segments.enumerated() {
+            seg.stepBatch(h, states: states, scratch: sc, batch: sc.mixers[k], rebound: rebound)
         }
     }
 }
 
-/// What `BlockStack` asks of its blocks, whatever their mixer type.
+extension EncoderConfig.MixerKind {
+    /// The one place where a mixer kind becomes layer types (and picks its config section): the stack's
+    /// segments, in order.
+    func makeBlocks(_ w: ScopedWeights, config c: BlockStack.Config) throws -> [any BlockStackBody] {
+        let all = 0..<c.layers
+        switch self {
+        case .s4d: return [try MixerBlocks<S4D>(w, config: c, layers: all, mixer: c.s4d ?? S4D.Config())]
+        case .mamba: return [try MixerBlocks<Mamba>(w, config: c, layers: all, mixer: c.mamba ?? Mamba.Config())]
+        case .mamba2: return [try MixerBlocks<Mamba2>(w, config: c, layers: all, mixer: c.mamba2 ?? Mamba2.Config())]
+        case .s5: return [try MixerBlocks<S5>(w, config: c, layers: all, mixer: c.s5 ?? S5.Config())]
+        case .hybrid:
+            let hc = c.hybrid ?? HybridConfig()
+            var segments: [any BlockStackBody] = []
+            var start = 0
+            while start < c.layers {
+                let attention = hc.isAttention(layer: start)
+                var end = start + 1
+                while end < c.layers && hc.isAttention(layer: end) == attention { end += 1 }
+                segments.append(attention
+                    ? try MixerBlocks<SlidingWindowAttention>(w, config: c, layers: start..<end, mixer: hc.attention)
+                    : try MixerBlocks<Mamba>(w, config: c, layers: start..<end, mixer: c.mamba ?? Mamba.Config()))
+                start = end
+            }
+            return segments
+        }
+    }
+}
+
+/// What `BlockStack` asks of a segment of its blocks, whatever their mixer type.
 protocol BlockStackBody: AnyObject {
     func forward(_ x: Matrix) -> Matrix
     func makeMixerStates() -> [any SequenceMixerState]
     func makeBatch(maxRows: Int) -> AnyObject
     func step(_ h: UnsafeMutablePointer<Float>, state s: BlockStack.State)
-    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch)
+    /// `batch`: this segment's entry of `sc.mixers`; `rebound`: the rows' states changed since the last call.
+    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch,
+                   batch: AnyObject, rebound: Bool)
 }
 
 /// The parts of a residual block around its mixer: `norm.*`, and if the FFN is on, `ffn_norm.*`, `ffn.fc1.*`,
@@ -150,17 +184,20 @@ struct ResidualBlock {
     let fc2: Linear?
 }
 
-/// The blocks of a stack whose mixer is `M`: `blocks[i]` and `mixers[i]` make block i.
+/// A segment of a stack, blocks `firstLayer ..< firstLayer + blocks.count`, whose mixer is `M`: `blocks[i]`
+/// and `mixers[i]` make block `firstLayer + i` (its state is `State.mixers[firstLayer + i]`).
 final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
     let dModel: Int
+    let firstLayer: Int
     let blocks: [ResidualBlock]
     let mixers: [M]
 
-    init(_ w: ScopedWeights, config c: BlockStack.Config, mixer mc: M.Config) throws {
+    init(_ w: ScopedWeights, config c: BlockStack.Config, layers: Range<Int>, mixer mc: M.Config) throws {
         let d = c.dModel, m = c.ffnMult * c.dModel
         dModel = d
+        firstLayer = layers.lowerBound
         var blocks: [ResidualBlock] = [], mixers: [M] = []
-        for i in 0..<c.layers {
+        for i in layers {
             let lw = w.scoped("\(i)")
             mixers.append(try M(lw.scoped("mixer"), dModel: d, config: mc))
             blocks.append(ResidualBlock(
@@ -196,7 +233,7 @@ final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
             for (i, b) in blocks.enumerated() {
                 b.norm(h, into: s.normed.pointer)
                 // A state made by another stack (another mixer kind) is a programming error: trap, as before.
-                guard let st = s.mixers[i] as? M.State else { preconditionFailure("block state does not match its layers") }
+                guard let st = s.mixers[firstLayer + i] as? M.State else { preconditionFailure("block state does not match its layers") }
                 mp[i].step(s.normed.pointer, state: st, into: s.mixed.pointer)
                 for j in 0..<d { h[j] += s.mixed[j] }
                 if let fn = b.ffnNorm, let fc1 = b.fc1, let fc2 = b.fc2 {
@@ -221,11 +258,12 @@ final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
 
     func makeBatch(maxRows: Int) -> AnyObject { Batch(mixers.first?.makeBatchScratch(maxBatch: maxRows)) }
 
-    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch) {
+    func stepBatch(_ h: UnsafeMutablePointer<Float>, states: [BlockStack.State], scratch sc: BlockStack.BatchScratch,
+                   batch: AnyObject, rebound: Bool) {
         let d = dModel, rows = states.count
-        guard let batch = sc.mixer as? Batch else { preconditionFailure("batch scratch does not match the blocks") }
-        if !sc.rebind(states) {
-            batch.states = (0..<mixers.count).map { i in states.map { $0.mixers[i] as! M.State } }
+        guard let batch = batch as? Batch else { preconditionFailure("batch scratch does not match the blocks") }
+        if rebound || batch.states.count != mixers.count {
+            batch.states = (0..<mixers.count).map { i in states.map { $0.mixers[firstLayer + i] as! M.State } }
         }
         let normed = sc.normed.pointer, mixed = sc.mixed.pointer
         mixers.withUnsafeBufferPointer { mp in

@@ -38,7 +38,7 @@ public final class Encoder {
                                 stride: config.strides[1])
         stack = try BlockStack(w.scoped("layers"), config: BlockStack.Config(
             mixer: config.mixer, dModel: d, layers: config.layers, norm: config.norm, ffnMult: config.ffnMult,
-            s4d: config.s4d, mamba: config.mamba, mamba2: config.mamba2, s5: config.s5))
+            s4d: config.s4d, mamba: config.mamba, mamba2: config.mamba2, s5: config.s5, hybrid: config.hybrid))
         normF = try Norm(w.scoped("norm_f"), kind: config.norm, dim: d)
         head = try Linear(w.scoped("ctc_head"), inFeatures: d, outFeatures: config.vocab.count, bias: true)
         try store.checkAllUsed()

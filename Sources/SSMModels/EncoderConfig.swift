@@ -6,7 +6,9 @@ import SSMTensor
 /// The JSON config shipped beside `model.safetensors` (see Docs/ARCHITECTURE.md, "Encoder specification").
 /// Swift names are camelCase; the file's keys are the snake_case names of `CodingKeys`.
 public struct EncoderConfig: Codable, Sendable, Equatable {
-    public enum MixerKind: String, Codable, Sendable { case s4d, mamba, mamba2, s5 }
+    /// The blocks' mixer: one kind for every block, or `hybrid`, Mamba blocks with a sliding-window
+    /// attention block every `hybrid.attn_every` blocks (Jamba-style).
+    public enum MixerKind: String, Codable, Sendable { case s4d, mamba, mamba2, s5, hybrid }
 
     public var format: String = "ssmspeech-encoder-v1"
     public var mixer: MixerKind
@@ -28,23 +30,25 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var mamba: Mamba.Config?
     public var mamba2: Mamba2.Config?
     public var s5: S5.Config?
+    /// The hybrid stack's attention blocks (its Mamba blocks read `mamba`).
+    public var hybrid: HybridConfig?
     /// CTC output symbols; index 0 is the blank.
     public var vocab: [String]
     public var features: String
 
     enum CodingKeys: String, CodingKey {
         case format, mixer, dModel = "d_model", layers = "n_layers", norm, ffnMult = "ffn_mult", nMels = "n_mels"
-        case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, mamba2, s5, vocab, features
+        case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, mamba2, s5, hybrid, vocab, features
     }
 
     public init(mixer: MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int = 0, nMels: Int = 80,
                 subsampleKernel: Int = 3, subsampleStrides: [Int]? = nil, s4d: S4D.Config? = nil,
-                mamba: Mamba.Config? = nil, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil, vocab: [String],
-                features: String = "logmel-v1") {
+                mamba: Mamba.Config? = nil, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil, hybrid: HybridConfig? = nil,
+                vocab: [String], features: String = "logmel-v1") {
         self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
         self.ffnMult = ffnMult; self.nMels = nMels; self.subsampleKernel = subsampleKernel
         self.subsampleStrides = subsampleStrides
-        self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5; self.vocab = vocab; self.features = features
+        self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5; self.hybrid = hybrid; self.vocab = vocab; self.features = features
     }
 
     /// The two front-end strides, `[2, 2]` when the config does not say.
@@ -93,8 +97,13 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         case .mamba: guard mamba != nil else { throw bad("mixer is mamba but the 'mamba' section is missing") }
         case .mamba2: guard mamba2 != nil else { throw bad("mixer is mamba2 but the 'mamba2' section is missing") }
         case .s5: guard s5 != nil else { throw bad("mixer is s5 but the 's5' section is missing") }
+        case .hybrid:
+            guard mamba != nil, hybrid != nil else { throw bad("mixer is hybrid but the 'mamba' or 'hybrid' section is missing") }
         }
-        if let p = SizeLimits.problem(s4d: s4d, mamba: mamba, mamba2: mamba2, s5: s5) { throw bad(p) }
+        if let p = SizeLimits.problem(s4d: s4d, mamba: mamba, mamba2: mamba2, s5: s5, hybrid: hybrid) { throw bad(p) }
+        if mixer == .hybrid, let h = hybrid, dModel % h.heads != 0 { // (n_heads ≥ 1 checked above)
+            throw bad("hybrid.n_heads (\(h.heads)) must divide d_model (\(dModel))")
+        }
     }
 }
 
@@ -121,13 +130,15 @@ public enum SizeLimits {
     /// Mamba's depthwise convolution width.
     public static let mambaConv: ClosedRange<Int> = 1...64
 
-    /// Mamba-2's head width and group count.
+    /// Mamba-2's head width and group count; attention heads.
     public static let heads: ClosedRange<Int> = 1...4_096
+    /// Frames an attention block looks back over (its cache holds this many keys and values per stream).
+    public static let window: ClosedRange<Int> = 1...65_536
 
     /// The first problem with the mixer sections `s4d` / `mamba` / `mamba2` / `s5` (their JSON field
     /// names), or nil.
     public static func problem(s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil,
-                               prefix: String = "") -> String? {
+                               hybrid: HybridConfig? = nil, prefix: String = "") -> String? {
         if let s = s4d, let p = RangeCheck.problem("\(prefix)s4d.d_state", s.dState, 2...state.upperBound) { return p }
         if let m = mamba {
             if let p = RangeCheck.problem("\(prefix)mamba.d_state", m.dState, state)
@@ -141,6 +152,9 @@ public enum SizeLimits {
             ?? RangeCheck.problem("\(prefix)mamba2.headdim", m.headdim, heads)
             ?? RangeCheck.problem("\(prefix)mamba2.ngroups", m.ngroups, heads) { return p }
         if let s = s5, let p = RangeCheck.problem("\(prefix)s5.d_state", s.dState, 2...state.upperBound) { return p }
+        if let h = hybrid, let p = RangeCheck.problem("\(prefix)hybrid.attn_every", h.attnEvery, layers.lowerBound + 1...layers.upperBound)
+            ?? RangeCheck.problem("\(prefix)hybrid.n_heads", h.heads, heads)
+            ?? RangeCheck.problem("\(prefix)hybrid.window", h.window, window) { return p }
         return nil
     }
 }
@@ -163,4 +177,34 @@ public enum ModelError: Error, CustomStringConvertible {
             return "no model '\(name)' found (looked in \(searched.joined(separator: ", "))); pass --model NAME|PATH to a folder with config.json and model.safetensors"
         }
     }
+}
+
+/// The `hybrid` section: a Jamba-style stack of Mamba blocks (config section `mamba`) in which block i
+/// (0-based) is instead a causal sliding-window attention block when `(i + 1) % attn_every == 0`.
+public struct HybridConfig: Codable, Sendable, Equatable {
+    /// An attention block every this many blocks (`attn_every`).
+    public var attnEvery: Int
+    /// Attention heads (`n_heads`), dividing d_model.
+    public var heads: Int
+    /// Frames each frame attends to, itself included (`window`).
+    public var window: Int
+
+    public init(attnEvery: Int = 3, heads: Int = 4, window: Int = 64) {
+        self.attnEvery = attnEvery; self.heads = heads; self.window = window
+    }
+
+    enum CodingKeys: String, CodingKey { case attnEvery = "attn_every", heads = "n_heads", window }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attnEvery = try c.decodeIfPresent(Int.self, forKey: .attnEvery) ?? 3
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? 4
+        window = try c.decodeIfPresent(Int.self, forKey: .window) ?? 64
+    }
+
+    /// Whether block `layer` (0-based) is an attention block.
+    public func isAttention(layer: Int) -> Bool { (layer + 1) % attnEvery == 0 }
+
+    /// The attention blocks' layer config.
+    public var attention: SlidingWindowAttention.Config { .init(heads: heads, window: window) }
 }

@@ -25,6 +25,11 @@ final class ConfigAndWeightLimitsTests: XCTestCase {
             ({ $0["subsample_strides"] = [3, 1000] }, "subsample_strides must be two integers between 1 and 16, got [3, 1000]"),
             ({ $0["mamba"] = ["d_state": 1e9, "d_conv": 4, "expand": 2] }, "mamba.d_state must be at most 4096, got 1000000000"),
             ({ $0["mamba"] = ["d_state": 16, "d_conv": 4, "expand": 1e6] }, "mamba.expand must be at most 16, got 1000000"),
+            ({ $0["mixer"] = "hybrid" }, "mixer is hybrid but the 'mamba' or 'hybrid' section is missing"),
+            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["attn_every": 0] }, "hybrid.attn_every must be at least 1, got 0"),
+            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 0] }, "hybrid.n_heads must be at least 1, got 0"),
+            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["window": 1e9] }, "hybrid.window must be at most 65536, got 1000000000"),
+            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 3] }, "hybrid.n_heads (3) must divide d_model (16)"),
         ]
         for (edit, message) in cases {
             XCTAssertThrowsError(try EncoderConfig.parse(try configJSON(edit), path: "m/config.json")) { e in
@@ -32,6 +37,8 @@ final class ConfigAndWeightLimitsTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try EncoderConfig.parse(try configJSON { _ in }))
+        XCTAssertEqual(try EncoderConfig.parse(try configJSON { $0["mixer"] = "hybrid"; $0["hybrid"] = [String: Any]() }).hybrid,
+                       HybridConfig(attnEvery: 3, heads: 4, window: 64), "absent fields take the defaults")
     }
 
     func tensors(_ value: Float, at index: Int = 3) -> Data {

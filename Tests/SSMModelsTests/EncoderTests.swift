@@ -19,6 +19,10 @@ final class EncoderTests: XCTestCase {
             EncoderConfig(mixer: .mamba2, dModel: 24, layers: 2, norm: .rmsnorm, ffnMult: 2, subsampleStrides: [3, 1],
                           mamba2: .init(dState: 8, dConv: 4, expand: 2, headdim: 12, ngroups: 2), vocab: Self.vocab),
             EncoderConfig(mixer: .s5, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, s5: .init(dState: 16), vocab: Self.vocab),
+            // Blocks 0, 2 Mamba, 1, 3 attention over 16 frames (the 251 output frames run far past the window).
+            EncoderConfig(mixer: .hybrid, dModel: 24, layers: 4, norm: .rmsnorm, ffnMult: 2,
+                          mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2),
+                          hybrid: .init(attnEvery: 2, heads: 3, window: 16), vocab: Self.vocab),
         ]
         for (i, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
@@ -45,6 +49,10 @@ final class EncoderTests: XCTestCase {
                           mamba2: .init(dState: 8, dConv: 4, expand: 2, headdim: 12, ngroups: 1), vocab: Self.vocab),
             EncoderConfig(mixer: .s5, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 0, subsampleStrides: [3, 1],
                           s5: .init(dState: 16), vocab: Self.vocab),
+            // Blocks 0, 1 Mamba, 2 attention with a window shorter than the stream.
+            EncoderConfig(mixer: .hybrid, dModel: 24, layers: 3, norm: .rmsnorm, ffnMult: 2,
+                          mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2),
+                          hybrid: .init(attnEvery: 3, heads: 2, window: 5), vocab: Self.vocab),
         ]
         for (ci, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))
@@ -77,7 +85,7 @@ final class EncoderTests: XCTestCase {
 
     /// The tiny encoders exported by the PyTorch recipe give the same logits here.
     func testTinyEncodersMatchPyTorch() throws {
-        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"] {
+        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny", "encoder_hybrid_tiny"] {
             let t = try Fixtures.tensors(name)
             let config = try JSONDecoder().decode(EncoderConfig.self, from: Data(contentsOf: Fixtures.directory.appendingPathComponent(name + ".json")))
             let enc = try Encoder(config: config, weights: WeightStore(tensors: t.filter { $0.key != "input" && $0.key != "output" }))

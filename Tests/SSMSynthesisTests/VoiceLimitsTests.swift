@@ -22,6 +22,8 @@ final class VoiceLimitsTests: XCTestCase {
         let cases: [((inout [String: Any]) -> Void, String)] = [
             (set("audio", "sample_rate", 0), "audio.sample_rate must be at least 8000, got 0"),
             (set("audio", "sample_rate", 1e12), "audio.sample_rate must be at most 768000, got 1000000000000"),
+            // (a negative rate once trapped building the f_min range from it, found by fuzz-config)
+            (set("audio", "sample_rate", -16000), "audio.sample_rate must be at least 8000, got -16000"),
             (set("audio", "hop", 0), "audio.hop must be at least 1, got 0"),
             (set("audio", "n_fft", 1e9), "audio.n_fft must be at most 65536, got 1000000000"),
             (set("audio", "mel_floor", 0), "audio.mel_floor must be at least 1e-20, got 0"),

@@ -125,6 +125,12 @@ public enum RandomWeights {
         ]
     }
 
+    /// Sliding-window attention (`in_proj (3D, D)`, `out_proj (D, D)`, both with biases).
+    public static func attention(prefix: String, d: Int, rng: inout SeededRandom) -> [String: NamedTensor] {
+        linear(prefix: prefix + ".in_proj", out: 3 * d, in: d, bias: true, rng: &rng)
+            .merging(linear(prefix: prefix + ".out_proj", out: d, in: d, bias: true, rng: &rng)) { $1 }
+    }
+
     public static func norm(prefix: String, d: Int, layerNorm: Bool, rng: inout SeededRandom) -> [String: NamedTensor] {
         var t = [prefix + ".weight": NamedTensor(shape: [d], values: (0..<d).map { _ in 1 + rng.uniform(-0.2, 0.2) })]
         if layerNorm { t[prefix + ".bias"] = NamedTensor(shape: [d], values: rng.normals(d, scale: 0.1)) }
@@ -169,8 +175,10 @@ public enum RandomWeights {
         for i in 0..<c.layers {
             t.merge(RandomWeights.norm(prefix: "layers.\(i).norm", d: d, layerNorm: ln, rng: &rng)) { $1 }
             switch c.mixer {
+            case .hybrid where c.hybrid!.isAttention(layer: i):
+                t.merge(RandomWeights.attention(prefix: "layers.\(i).mixer", d: d, rng: &rng)) { $1 }
             case .s4d: t.merge(RandomWeights.s4d(prefix: "layers.\(i).mixer", h: d, n: c.s4d!.dState, rng: &rng)) { $1 }
-            case .mamba:
+            case .mamba, .hybrid:
                 let m = c.mamba!
                 t.merge(RandomWeights.mamba(prefix: "layers.\(i).mixer", d: d, n: m.dState, conv: m.dConv, expand: m.expand,
                                             dtRank: m.resolvedDtRank(dModel: d), rng: &rng)) { $1 }

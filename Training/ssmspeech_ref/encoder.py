@@ -6,6 +6,14 @@ features (B, T, F) -> (x - mean)/std -> CausalConv1d(F->D, K, s2) -> GELU -> Cau
 
 The mixer (`EncoderConfig.mixer`) is S4D or Mamba (layers.py), Mamba-2 (mamba2.py) or S5 (s5.py);
 its parameters are read from the config section of the same name.
+
+Mixer "hybrid" (Jamba-style, AI21 2024) interleaves two kinds of layer: layer i (0-based) is a causal
+sliding-window multi-head self-attention layer (`MHA`, attention.py; section "hybrid": heads, window)
+when (i + 1) % attn_every == 0, and a Mamba layer (section "mamba") otherwise; with attn_every 3 the
+layers are Mamba, Mamba, attention, Mamba, Mamba, attention, ... There is no positional encoding (the
+Mamba layers carry position). Block i's parameters keep the names layers.<i>.mixer.* whichever the kind
+(attention: mixer.in_proj.weight (3D, D), mixer.in_proj.bias (3D), mixer.out_proj.weight (D, D),
+mixer.out_proj.bias (D)).
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .attention import MHA
 from .layers import CausalConv1d, LayerNorm, Mamba, RMSNorm, S4D, gelu
 from .mamba2 import Mamba2
 from .s5 import S5
 
 FORMAT = "ssmspeech-encoder-v1"
-MIXERS = ("s4d", "mamba", "mamba2", "s5")
+MIXERS = ("s4d", "mamba", "mamba2", "s5", "hybrid")
 
 
 @dataclass
@@ -58,11 +67,22 @@ class S5Config:
 
 
 @dataclass
+class HybridConfig:
+    """Mixer "hybrid": Mamba layers (section "mamba") with a sliding-window attention layer every
+    `attn_every` layers (layer i is attention iff (i + 1) % attn_every == 0)."""
+
+    attn_every: int = 3
+    n_heads: int = 4  # A heads of width D / A
+    window: int = 64  # S: frames an output frame attends to, itself included
+
+
+@dataclass
 class EncoderConfig:
     """The `config.json` stored beside `model.safetensors`."""
 
     format: str = FORMAT
-    mixer: str = "mamba"  # "s4d" | "mamba" | "mamba2" | "s5"; only that mixer's section is used
+    mixer: str = "mamba"  # "s4d" | "mamba" | "mamba2" | "s5" | "hybrid"; only that mixer's section is used
+    # (the hybrid uses two: "mamba" and "hybrid")
     d_model: int = 256
     n_layers: int = 6
     norm: str = "rmsnorm"  # "layernorm" | "rmsnorm"
@@ -78,6 +98,7 @@ class EncoderConfig:
     # to_dict() leaves them out unless the mixer uses them or they differ from the defaults.
     mamba2: Mamba2Config = field(default_factory=Mamba2Config)
     s5: S5Config = field(default_factory=S5Config)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
     vocab: list[str] = field(default_factory=lambda: ["<blank>"])
     features: str = "logmel-v1"
 
@@ -92,14 +113,30 @@ class EncoderConfig:
             raise ValueError(f"subsample_strides must be two positive ints, got {self.subsample_strides!r}")
         if self.features != "logmel-v1":
             raise ValueError(f"unknown features {self.features!r}")
+        if self.mixer == "hybrid":
+            h = self.hybrid
+            if h.attn_every < 1:
+                raise ValueError(f"hybrid.attn_every must be >= 1, got {h.attn_every}")
+            if h.n_heads < 1 or self.d_model % h.n_heads != 0:
+                raise ValueError(f"hybrid.n_heads must be >= 1 and divide d_model {self.d_model}, got {h.n_heads}")
+            if h.window < 1:
+                raise ValueError(f"hybrid.window must be >= 1, got {h.window}")
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
+    def layer_mixers(self) -> list[str]:
+        """The mixer of each layer: `mixer` for all, except in a hybrid, "attention" for layer i when
+        (i + 1) % attn_every == 0 and "mamba" otherwise."""
+        if self.mixer != "hybrid":
+            return [self.mixer] * self.n_layers
+        k = self.hybrid.attn_every
+        return ["attention" if (i + 1) % k == 0 else "mamba" for i in range(self.n_layers)]
+
     def to_dict(self) -> dict:
-        """All fields, except a section added after the first format (mamba2, s5) that another mixer's
-        config leaves at its defaults: so configs of the older mixers are written as before."""
+        """All fields, except a section added after the first format (mamba2, s5, hybrid) that another
+        mixer's config leaves at its defaults: so configs of the older mixers are written as before."""
         d = dataclasses.asdict(self)
         for key in _OPTIONAL_SECTIONS:
             if key != self.mixer and getattr(self, key) == _SECTIONS[key]():
@@ -133,8 +170,9 @@ class EncoderConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
-_SECTIONS = {"s4d": S4DConfig, "mamba": MambaConfig, "mamba2": Mamba2Config, "s5": S5Config}
-_OPTIONAL_SECTIONS = ("mamba2", "s5")  # omitted from to_dict() when unused and default
+_SECTIONS = {"s4d": S4DConfig, "mamba": MambaConfig, "mamba2": Mamba2Config, "s5": S5Config,
+             "hybrid": HybridConfig}
+_OPTIONAL_SECTIONS = ("mamba2", "s5", "hybrid")  # omitted from to_dict() when unused and default
 
 
 class FeatureNorm(nn.Module):
@@ -176,17 +214,25 @@ def _make_norm(kind: str, d: int) -> nn.Module:
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: EncoderConfig):
+    """x += mixer(norm(x)); x += ffn(ffn_norm(x)). `kind` is this layer's mixer (cfg.layer_mixers()[i]):
+    "s4d", "mamba", "mamba2", "s5" or "attention" (a hybrid's attention layer); default cfg.mixer."""
+
+    def __init__(self, cfg: EncoderConfig, kind: str | None = None):
         super().__init__()
         d = cfg.d_model
-        self.kind = cfg.mixer
+        self.kind = kind = kind or cfg.mixer
+        if kind not in ("s4d", "mamba", "mamba2", "s5", "attention"):
+            raise ValueError(f"unknown layer kind {kind!r}")
         # s4d, s5: one (complex) state, mixer(h, return_state=False) -> (y, None);
+        # attention: one cache (a dict, attention.py), mixer(h) -> (y, cache), step(h, cache) -> (y, cache);
         # mamba, mamba2: states (conv_state, ssm_state), mixer(h) -> (y, conv_state, ssm_state).
-        self.single_state = cfg.mixer in ("s4d", "s5")
+        self.single_state = kind in ("s4d", "s5")
         self.norm = _make_norm(cfg.norm, d)
-        if cfg.mixer == "s4d":
+        if kind == "s4d":
             self.mixer = S4D(d, d_state=cfg.s4d.d_state, transposed=False)
-        elif cfg.mixer == "mamba":
+        elif kind == "attention":
+            self.mixer = MHA(d, n_heads=cfg.hybrid.n_heads, window=cfg.hybrid.window)
+        elif kind == "mamba":
             m = cfg.mamba
             self.mixer = Mamba(d, d_state=m.d_state, d_conv=m.d_conv, expand=m.expand, dt_rank=m.dt_rank)
         elif cfg.mixer == "mamba2":
@@ -205,6 +251,8 @@ class Block(nn.Module):
         h = self.norm(x)
         if self.single_state:
             y, _ = self.mixer(h, return_state=False)
+        elif self.kind == "attention":
+            y, _ = self.mixer(h)
         else:
             y, _, _ = self.mixer(h)
         x = x + y
@@ -215,11 +263,11 @@ class Block(nn.Module):
     def init_state(self, batch_size: int):
         if self.single_state:
             return self.mixer.default_state(batch_size)
-        return self.mixer.allocate_inference_cache(batch_size)
+        return self.mixer.allocate_inference_cache(batch_size)  # attention: its ring-buffer cache
 
     def step(self, x: torch.Tensor, state):  # x (B, D)
         h = self.norm(x)
-        if self.single_state:
+        if self.single_state or self.kind == "attention":
             y, state = self.mixer.step(h, state)
         else:
             y, cs, ss = self.mixer.step(h[:, None, :], *state)
@@ -231,7 +279,7 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    """SSM CTC encoder. forward(features (B, T, F)) -> logits (B, L, V).
+    """SSM (or hybrid SSM + attention) CTC encoder. forward(features (B, T, F)) -> logits (B, L, V).
 
     Streaming: `init_state(batch_size)` resets (and returns) the stream state, then
     `step_frame(frame)` per 10 ms feature frame (B, F) or (F) returns logits (B, V) or (V)
@@ -244,7 +292,7 @@ class Encoder(nn.Module):
         self.cfg = cfg
         self.feature_norm = FeatureNorm(cfg.n_mels)
         self.subsample = Subsample(cfg.n_mels, cfg.d_model, cfg.subsample_kernel, cfg.subsample_strides)
-        self.layers = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.layers = nn.ModuleList([Block(cfg, kind) for kind in cfg.layer_mixers()])
         self.norm_f = _make_norm(cfg.norm, cfg.d_model)
         self.ctc_head = nn.Linear(cfg.d_model, cfg.vocab_size)  # weight (V, D), bias (V)
         self._stream = None

@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssmspeech_ref.encoder import Encoder, EncoderConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config
+from ssmspeech_ref.encoder import (
+    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
+)
 
 MODELS = Path(__file__).resolve().parents[2] / "Resources" / "models"
 
@@ -22,6 +24,10 @@ CONFIGS = {
                             mamba2=Mamba2Config(d_state=8, d_conv=4, expand=2, headdim=8, ngroups=2, chunk_size=4)),
     "s5": EncoderConfig(mixer="s5", d_model=16, n_layers=2, norm="layernorm", ffn_mult=2,
                         s5=S5Config(d_state=8, blocks=2), vocab=VOCAB),
+    # Mamba, attention, Mamba, attention; window 8 < L (13 output frames at T 50)
+    "hybrid": EncoderConfig(mixer="hybrid", d_model=16, n_layers=4, norm="rmsnorm", ffn_mult=2,
+                            mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2),
+                            hybrid=HybridConfig(attn_every=2, n_heads=2, window=8), vocab=VOCAB),
 }
 
 
@@ -34,7 +40,7 @@ def _encoder(kind, seed=0):
     return enc
 
 
-@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms", "mamba2", "s5"])
+@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms", "mamba2", "s5", "hybrid"])
 @pytest.mark.parametrize("T", [1, 4, 5, 50, 53])
 @torch.no_grad()
 def test_streaming_equals_forward(kind, T):
@@ -136,7 +142,7 @@ def test_state_dict_names_mamba2_s5():
             == {k for k in Encoder(CONFIGS["s4d"]).state_dict() if ".mixer." not in k})
 
 
-@pytest.mark.parametrize("kind", ["mamba2", "s5"])
+@pytest.mark.parametrize("kind", ["mamba2", "s5", "hybrid"])
 @torch.no_grad()
 def test_stream_state_shapes(kind):
     enc = _encoder(kind)
@@ -144,6 +150,11 @@ def test_stream_state_shapes(kind):
     if kind == "mamba2":
         conv, ssm = state  # (B, C, W), (B, H, P, N)
         assert conv.shape == (3, 64, 4) and ssm.shape == (3, 4, 8, 8)
+    elif kind == "hybrid":
+        conv, ssm = state  # layer 0 is Mamba: (B, E, W), (B, E, N)
+        assert conv.shape == (3, 32, 4) and ssm.shape == (3, 32, 8)
+        cache = enc.init_state(3)["layers"][1]  # layer 1 is attention: ring buffer of S = 8 keys, values (B, S, D)
+        assert cache["k"].shape == cache["v"].shape == (3, 8, 16) and cache["n"] == 0
     else:
         assert state.shape == (3, 4) and state.is_complex()  # (B, P/2)
 
@@ -168,7 +179,7 @@ def test_config_json_roundtrip_and_doc_example():
 
 
 def test_config_json_new_sections():
-    for kind in ("mamba2", "s5"):
+    for kind in ("mamba2", "s5", "hybrid"):
         c = CONFIGS[kind]
         d = json.loads(c.to_json())
         assert d["mixer"] == kind and kind in d  # the mixer's own section is always written
@@ -179,10 +190,14 @@ def test_config_json_new_sections():
     assert "s5" not in d  # unused and default: left out
     d = json.loads(CONFIGS["s5"].to_json())
     assert d["s5"] == {"d_state": 8, "blocks": 2, "clip_eigs": False} and "mamba2" not in d
+    d = json.loads(CONFIGS["hybrid"].to_json())
+    assert d["hybrid"] == {"attn_every": 2, "n_heads": 2, "window": 8} and "mamba" in d
+    assert "mamba2" not in d and "s5" not in d
+    assert "hybrid" not in json.loads(CONFIGS["s5"].to_json())
     # Configs of the older mixers are written exactly as before (no new sections) ...
     for kind in ("s4d", "mamba", "s4d-30ms"):
         d = CONFIGS[kind].to_dict()
-        assert "mamba2" not in d and "s5" not in d
+        assert "mamba2" not in d and "s5" not in d and "hybrid" not in d
         assert list(d) == ["format", "mixer", "d_model", "n_layers", "norm", "ffn_mult", "n_mels", "subsample_kernel",
                            "subsample_strides", "s4d", "mamba", "vocab", "features"]
     # ... unless a new section differs from its defaults (then it is kept, and round-trips).
@@ -200,7 +215,7 @@ def test_config_json_new_sections():
 
 @pytest.mark.parametrize("path", sorted(MODELS.glob("*/config.json")), ids=lambda p: p.parent.name)
 def test_shipped_configs_load_and_round_trip(path):
-    """The shipped config.json files (written before the mamba2 and s5 sections existed) load, with the
+    """The shipped config.json files (written before the mamba2, s5 and hybrid sections existed) load, with the
     missing sections at their defaults, and to_dict() gives back exactly the file's contents (train.py's
     --init compares configs that way)."""
     d = json.loads(path.read_text(encoding="utf-8"))
@@ -209,5 +224,7 @@ def test_shipped_configs_load_and_round_trip(path):
         assert cfg.mamba2 == Mamba2Config()
     if "s5" not in d:
         assert cfg.s5 == S5Config()
+    if "hybrid" not in d:
+        assert cfg.hybrid == HybridConfig()
     assert cfg.to_dict() == d
     assert list(json.loads(cfg.to_json())) == list(d)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ssmspeech_ref.attention import MHA
 from ssmspeech_ref.encoder import Encoder, EncoderConfig
 from ssmspeech_ref.layers import Mamba, S4D, gelu
 from ssmspeech_ref.mamba2 import Mamba2
@@ -17,7 +18,8 @@ from ssmspeech_ref.s5 import S5, s5_scan_ref
 TRAINING = Path(__file__).resolve().parents[1]
 FIXTURES = TRAINING.parent / "Tests" / "Fixtures"
 NAMES = ["features_real", "features_sine", "s4d_layer", "mamba_layer", "mamba2_layer", "s5_layer", "blocks",
-         "encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"]
+         "hybrid_attention_layer", "encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny",
+         "encoder_hybrid_tiny"]
 # Fixtures written by other exporters: model_<name> by export_model.py (shipped recognizers),
 # tts_* and voice_* by Training/tts/export.py (tested in test_tts.py).
 OTHER_EXPORTERS = ("model_", "tts_", "voice_")
@@ -238,7 +240,41 @@ def test_s5_fixture_discretisation_written_out():
     assert (m._post(y1)[0] - io["output"]).abs().max() > 0.5
 
 
-@pytest.mark.parametrize("name", ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny"])
+@torch.no_grad()
+def test_hybrid_attention_fixture_reproduced_in_float32():
+    """MHA's forward and its ring-buffer step reproduce the fixture; so does torch's nn.MultiheadAttention
+    (same [q | k | v] in_proj layout) with a banded mask, and the window matters (full causal attention and a
+    window one frame shorter both give something else)."""
+    meta = json.loads((FIXTURES / "hybrid_attention_layer.json").read_text())
+    w, io = _split(load_file(str(FIXTURES / "hybrid_attention_layer.safetensors")), ["input", "output"])
+    assert meta["layer"] == "sliding_window_attention" and meta["seq_len"] == 40 > meta["window"] == 8
+    m = MHA(meta["d_model"], meta["n_heads"], meta["window"])
+    m.load_state_dict(w, strict=True)
+    x = io["input"][None]  # (1, L, D)
+    assert io["output"].abs().max() > 0.3 and w["in_proj.bias"].abs().min() > 0
+    assert (m(x)[0][0] - io["output"]).abs().max() <= 1e-4
+    cache = m.allocate_inference_cache(1)
+    ys = []
+    for t in range(x.shape[1]):
+        y_t, cache = m.step(x[:, t], cache)
+        ys.append(y_t)
+    assert (torch.cat(ys) - io["output"]).abs().max() <= 1e-4
+
+    ref = torch.nn.MultiheadAttention(meta["d_model"], meta["n_heads"], batch_first=True)
+    ref.load_state_dict({"in_proj_weight": w["in_proj.weight"], "in_proj_bias": w["in_proj.bias"],
+                         "out_proj.weight": w["out_proj.weight"], "out_proj.bias": w["out_proj.bias"]})
+    i, j = torch.arange(40)[:, None], torch.arange(40)[None, :]
+
+    def banded(window):
+        return ref(x, x, x, attn_mask=(j > i) | (j <= i - window), need_weights=False)[0][0]
+
+    assert (banded(8) - io["output"]).abs().max() <= 1e-4
+    assert (banded(40) - io["output"]).abs().max() > 0.05
+    assert (banded(7) - io["output"]).abs().max() > 0.05
+
+
+@pytest.mark.parametrize("name", ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny",
+                                  "encoder_hybrid_tiny"])
 @torch.no_grad()
 def test_encoder_fixture_reproduced_in_float32(name):
     cfg = EncoderConfig.load(FIXTURES / f"{name}.json")

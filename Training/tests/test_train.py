@@ -107,14 +107,18 @@ def test_init_from_exported_model_folder(tmp_path):
         assert torch.allclose(v.float(), ck2["model"][k].float(), atol=1e-6), k
 
 
-@pytest.mark.parametrize("mixer,flags,section", [
+@pytest.mark.parametrize("mixer,flags,section,weight", [
     ("mamba2", ["--headdim", "8", "--ngroups", "2", "--chunk-size", "16"],
-     {"d_state": 4, "d_conv": 4, "expand": 1, "headdim": 8, "ngroups": 2, "chunk_size": 16}),
-    ("s5", ["--blocks", "2", "--clip-eigs"], {"d_state": 4, "blocks": 2, "clip_eigs": True}),
+     {"d_state": 4, "d_conv": 4, "expand": 1, "headdim": 8, "ngroups": 2, "chunk_size": 16}, "layers.0.mixer.dt_bias"),
+    ("s5", ["--blocks", "2", "--clip-eigs"], {"d_state": 4, "blocks": 2, "clip_eigs": True},
+     "layers.0.mixer.Lambda_re"),
+    # two layers: 0 Mamba, 1 attention
+    ("hybrid", ["--n-layers", "2", "--attn-every", "2", "--attn-heads", "2", "--attn-window", "8"],
+     {"attn_every": 2, "n_heads": 2, "window": 8}, "layers.1.mixer.in_proj.bias"),
 ])
-def test_new_mixers_smoke(tmp_path, mixer, flags, section):
-    """A few steps with the Mamba-2 and S5 mixers: the flags reach the config, the loss is finite, and
-    the run resumes from its checkpoint."""
+def test_new_mixers_smoke(tmp_path, mixer, flags, section, weight):
+    """A few steps with the Mamba-2, S5 and hybrid mixers: the flags reach the config, the loss is finite,
+    and the run resumes from its checkpoint."""
     import torch
 
     manifest, runs = _corpus(tmp_path), tmp_path / "runs"
@@ -122,47 +126,63 @@ def test_new_mixers_smoke(tmp_path, mixer, flags, section):
     _run([sys.executable, str(TRAINING / "train.py"), *args])
     cfg = json.loads((runs / "r" / "config.json").read_text())
     assert cfg["mixer"] == mixer and cfg[mixer] == section
+    if mixer == "hybrid":  # its Mamba layers from the Mamba flags
+        assert cfg["mamba"] == {"d_state": 4, "d_conv": 4, "expand": 1, "dt_rank": "auto"}
+        assert "mamba2" not in cfg and "s5" not in cfg
     losses = [e["loss"] for e in _log(runs) if "loss" in e]
     assert len(losses) == 4 and all(np.isfinite(losses)), losses
     ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
     assert ck["step"] == 4 and ck["config"][mixer] == section
-    assert any(k.endswith("mixer.dt_bias" if mixer == "mamba2" else "mixer.Lambda_re") for k in ck["model"])
+    assert weight in ck["model"]
+    if mixer == "hybrid":
+        assert "layers.0.mixer.A_log" in ck["model"] and "layers.1.mixer.A_log" not in ck["model"]
     _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, mixer, 6, "--aug", "0", *flags)])
     assert [e["step"] for e in _log(runs) if e.get("event") == "done"] == [4, 6]
 
 
-# SSM dynamics parameters of each mixer (names under layers.<i>.mixer.): no weight decay, --ssm-lr.
+# SSM dynamics parameters of each kind of layer (names under layers.<i>.mixer.): no weight decay, --ssm-lr.
+# The attention layers of a hybrid have none: in_proj and out_proj are ordinary weights and biases.
 SSM_PARAMS = {
     "s4d": {"D", "kernel.log_dt", "kernel.log_A_real", "kernel.A_imag"},
     "mamba": {"D", "A_log", "dt_proj.bias"},
     "mamba2": {"D", "A_log", "dt_bias"},
     "s5": {"D", "Lambda_re", "Lambda_im", "log_step", "B"},
+    "attention": set(),
 }
 
 
-@pytest.mark.parametrize("mixer", sorted(SSM_PARAMS))
+@pytest.mark.parametrize("mixer", ["hybrid", "mamba", "mamba2", "s4d", "s5"])
 def test_optimizer_groups(mixer):
     """make_optimizer's SSM_PARAM_NAMES substrings catch exactly the SSM dynamics parameters of every
-    mixer, and nothing else (e.g. ".D" matches mixer.D only); the rest is split by dimension."""
+    mixer, and nothing else (e.g. ".D" matches mixer.D only); the rest is split by dimension.
+    The hybrid (3 layers, attention every 2nd: Mamba, attention, Mamba) has Mamba's SSM parameters in
+    layers 0 and 2, and its attention weights (layer 1) in the ordinary groups."""
     sys.path.insert(0, str(TRAINING))
     import torch
     import train
-    from ssmspeech_ref.encoder import EncoderConfig, Encoder, Mamba2Config, MambaConfig, S4DConfig, S5Config
+    from ssmspeech_ref.encoder import (EncoderConfig, Encoder, HybridConfig, Mamba2Config, MambaConfig, S4DConfig,
+                                       S5Config)
 
-    cfg = EncoderConfig(mixer=mixer, d_model=16, n_layers=2, norm="layernorm", ffn_mult=2, vocab=["<blank>", "a"],
+    cfg = EncoderConfig(mixer=mixer, d_model=16, n_layers=3, norm="layernorm", ffn_mult=2, vocab=["<blank>", "a"],
                         s4d=S4DConfig(d_state=8), mamba=MambaConfig(d_state=4, expand=1),
-                        mamba2=Mamba2Config(d_state=8, expand=2, headdim=8, ngroups=2), s5=S5Config(d_state=8))
+                        mamba2=Mamba2Config(d_state=8, expand=2, headdim=8, ngroups=2), s5=S5Config(d_state=8),
+                        hybrid=HybridConfig(attn_every=2, n_heads=2, window=8))
+    kinds = cfg.layer_mixers()
+    assert kinds == (["mamba", "attention", "mamba"] if mixer == "hybrid" else [mixer] * 3)
     model = Encoder(cfg)
     opt = train.make_optimizer(model, lr=2e-3, ssm_lr=1e-3, wd=0.01)
     names = {id(p): n for n, p in model.named_parameters()}
     decay, no_decay, ssm = ({names[id(p)] for p in g["params"]} for g in opt.param_groups)
-    assert ssm == {f"layers.{i}.mixer.{n}" for i in range(2) for n in SSM_PARAMS[mixer]}
+    assert ssm == {f"layers.{i}.mixer.{n}" for i, kind in enumerate(kinds) for n in SSM_PARAMS[kind]}
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0, 0.0]
     assert [g["lr"] for g in opt.param_groups] == [2e-3, 2e-3, 1e-3]
     params = dict(model.named_parameters())
     assert decay == {n for n, p in params.items() if p.dim() >= 2 and n not in ssm}
     assert no_decay == {n for n, p in params.items() if p.dim() < 2 and n not in ssm}
     assert len(decay) + len(no_decay) + len(ssm) == len(params)
+    if mixer == "hybrid":
+        assert {"layers.1.mixer.in_proj.weight", "layers.1.mixer.out_proj.weight"} <= decay
+        assert {"layers.1.mixer.in_proj.bias", "layers.1.mixer.out_proj.bias"} <= no_decay
     assert all(p.dtype == torch.float32 for p in params.values())
 
 

@@ -1,0 +1,38 @@
+#!/bin/bash
+# The mixer comparison (Training/tools/train_compare.py) on a borrowed GPU machine in one call: S4D,
+# Mamba, Mamba-2, S5 and the Mamba/attention hybrid at about the same parameter count (3.0-3.3 M),
+# trained side by side on one identical stream of batches. Run from the repository root there, e.g.
+#     MIN=3.5 LIMIT=300 bash Training/tools/device_compare.sh
+# Reads PACK (default .gpu), packed by Training/tools/pack_for_device.py: data.zip, init/ (the exported
+# model whose non-mixer weights every model starts from; fp16 is fine), whl/ (soundfile, cffi, pycparser
+# wheels). Writes $OUT/compare.zip, holding <model>/{model.safetensors,config.json,log.jsonl} and
+# compare.json (rewritten every 30 s and at the end, so a call cut short still brings back the last
+# save; one zip, because a call brings back only a handful of files), and $OUT/train.log.
+# The same command trains on a CPU with fewer --workers and a longer --minutes (see Training/README).
+set -uo pipefail
+T0=$(date +%s)
+PACK=${PACK:-.gpu}; MIN=${MIN:-3.5}; WORKERS=${WORKERS:-14}; LIMIT=${LIMIT:-300}
+: "${OUT:?set OUT to the folder for the results}"
+if ls "$PACK"/whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+python3 -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1] + '/data.zip').extractall(sys.argv[1])" "$PACK" || exit 1
+export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
+manifests=(); for m in "$PACK"/data/*.jsonl; do manifests+=(--train "$m"); done
+echo "setup $(( $(date +%s) - T0 )) s"
+# The models go to /tmp and come back as one zip: a call returns only a handful of files.
+timeout $(( LIMIT - ($(date +%s) - T0) )) python3 Training/tools/train_compare.py --out /tmp/compare \
+  --zip "$OUT/compare.zip" --minutes "$MIN" --workers "$WORKERS" --save-seconds 30 --transplant "$PACK/init" \
+  --model "mamba=--mixer mamba --d-state 8 --expand 1 --dt-rank 16" \
+  --model "s4d=--mixer s4d --d-state 128" \
+  --model "mamba2=--mixer mamba2 --d-state 64 --expand 1 --headdim 32" \
+  --model "s5=--mixer s5 --d-state 192 --blocks 4" \
+  --model "hybrid=--mixer hybrid --d-state 8 --expand 1 --dt-rank 16 --attn-every 3 --attn-heads 4 --attn-window 64" \
+  -- "${manifests[@]}" --lr 2e-3 --ssm-lr 1e-3 --warmup 50 --aug 0.8 --augmenter recipe \
+  --batch-seconds 480 --max-batch 192 --d-model 256 --n-layers 6 --ffn-mult 2 --norm layernorm --strides 3 1 \
+  > "$OUT/train.log" 2>&1
+echo "train rc=$? after $(( $(date +%s) - T0 )) s"; tail -4 "$OUT/train.log"
+nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader 2>/dev/null
+echo "total $(( $(date +%s) - T0 )) s"
