@@ -60,7 +60,7 @@ public final class BlockStack {
 
     /// The recurrent state of every block of one stream, plus preallocated scratch.
     public final class State {
-        /// Per block, its mixer's state (the `State` of the stack's mixer type).
+        /// Per block, its mixer's state (the `State` of that block's mixer type).
         let mixers: [any SequenceMixerState]
         /// (D) normalised block input and mixer / FFN output.
         let normed: FloatBuffer, mixed: FloatBuffer
@@ -148,6 +148,7 @@ extension EncoderConfig.MixerKind {
         case .s5: return [try MixerBlocks<S5>(w, config: c, layers: all, mixer: c.s5 ?? S5.Config())]
         case .hybrid:
             let hc = c.hybrid ?? HybridConfig()
+            guard hc.attnEvery >= 1 else { throw WeightError.invalidConfig("hybrid attn_every must be ≥ 1, got \(hc.attnEvery)") }
             var segments: [any BlockStackBody] = []
             var start = 0
             while start < c.layers {
@@ -247,9 +248,9 @@ final class MixerBlocks<M: SequenceMixer>: BlockStackBody {
         }
     }
 
-    /// `BlockStack.BatchScratch.mixer` for this mixer type.
+    /// This segment's entry of `BlockStack.BatchScratch.mixers`.
     final class Batch {
-        /// The mixer's scratch (nil for a stack of no blocks).
+        /// The mixer's scratch (nil for a segment of no blocks).
         let scratch: M.BatchScratch?
         /// Per block, the mixer states of the bound rows.
         var states: [[M.State]] = []

@@ -132,11 +132,13 @@ public enum SizeLimits {
 
     /// Mamba-2's head width and group count; attention heads.
     public static let heads: ClosedRange<Int> = 1...4_096
-    /// Frames an attention block looks back over (its cache holds this many keys and values per stream).
-    public static let window: ClosedRange<Int> = 1...65_536
+    /// Frames an attention block looks back over. Its cache holds this many keys and values per stream
+    /// (allocated with each stream, whatever the weights), so the bound is tight: 4 096 frames are 2 min
+    /// at 30 ms, 8 MB per attention block of width 256.
+    public static let window: ClosedRange<Int> = 1...4_096
 
-    /// The first problem with the mixer sections `s4d` / `mamba` / `mamba2` / `s5` (their JSON field
-    /// names), or nil.
+    /// The first problem with the mixer sections `s4d` / `mamba` / `mamba2` / `s5` / `hybrid` (their
+    /// JSON field names), or nil.
     public static func problem(s4d: S4D.Config?, mamba: Mamba.Config?, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil,
                                hybrid: HybridConfig? = nil, prefix: String = "") -> String? {
         if let s = s4d, let p = RangeCheck.problem("\(prefix)s4d.d_state", s.dState, 2...state.upperBound) { return p }

@@ -47,6 +47,22 @@ final class SlidingWindowAttentionTests: XCTestCase {
         XCTAssertGreaterThan(y.maxAbsDifference(full.forward(x)), 1e-3, "the window must cut off older frames")
     }
 
+    /// The same state in consecutive rows (how the synthesizer's decoder steps known frames of one
+    /// stream): row r sees the frames of rows before it, as stepping them one by one does; 12 rows run
+    /// past the window of 8.
+    func testBatchRowsOfOneStreamEqualSteps() throws {
+        let d = 16
+        let (l, _) = try layer(d: d, heads: 2, window: 8, seed: 38)
+        var rng = SeededRandom(seed: 39)
+        let x = rng.matrix(12, d)
+        let expected = stepAll(l, x, state: l.makeState())
+        let st = l.makeState()
+        var out = [Float](repeating: 0, count: 12 * d)
+        l.stepBatch(x.data, states: Array(repeating: st, count: 12), scratch: l.makeBatchScratch(maxBatch: 12), into: &out)
+        XCTAssertLessThanOrEqual(Matrix(rows: 12, cols: d, data: out).maxAbsDifference(expected), 1e-5)
+        XCTAssertEqual(st.seen, 12)
+    }
+
     func testCacheStaysFlat() throws {
         let (l, _) = try layer(d: 16, heads: 2, window: 8, seed: 35)
         var rng = SeededRandom(seed: 36)

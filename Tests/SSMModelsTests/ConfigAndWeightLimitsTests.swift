@@ -28,7 +28,7 @@ final class ConfigAndWeightLimitsTests: XCTestCase {
             ({ $0["mixer"] = "hybrid" }, "mixer is hybrid but the 'mamba' or 'hybrid' section is missing"),
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["attn_every": 0] }, "hybrid.attn_every must be at least 1, got 0"),
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 0] }, "hybrid.n_heads must be at least 1, got 0"),
-            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["window": 1e9] }, "hybrid.window must be at most 65536, got 1000000000"),
+            ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["window": 1e9] }, "hybrid.window must be at most 4096, got 1000000000"),
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 3] }, "hybrid.n_heads (3) must divide d_model (16)"),
         ]
         for (edit, message) in cases {

@@ -49,10 +49,11 @@ final class EncoderTests: XCTestCase {
                           mamba2: .init(dState: 8, dConv: 4, expand: 2, headdim: 12, ngroups: 1), vocab: Self.vocab),
             EncoderConfig(mixer: .s5, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 0, subsampleStrides: [3, 1],
                           s5: .init(dState: 16), vocab: Self.vocab),
-            // Blocks 0, 1 Mamba, 2 attention with a window shorter than the stream.
-            EncoderConfig(mixer: .hybrid, dModel: 24, layers: 3, norm: .rmsnorm, ffnMult: 2,
+            // Mamba, attention, Mamba, attention (four segments: a Mamba segment after an attention one), the
+            // window shorter than the stream.
+            EncoderConfig(mixer: .hybrid, dModel: 24, layers: 4, norm: .rmsnorm, ffnMult: 2,
                           mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2),
-                          hybrid: .init(attnEvery: 3, heads: 2, window: 5), vocab: Self.vocab),
+                          hybrid: .init(attnEvery: 2, heads: 2, window: 5), vocab: Self.vocab),
         ]
         for (ci, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))

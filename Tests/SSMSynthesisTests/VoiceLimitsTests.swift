@@ -25,6 +25,7 @@ final class VoiceLimitsTests: XCTestCase {
             // (a negative rate once trapped building the f_min range from it, found by fuzz-config)
             (set("audio", "sample_rate", -16000), "audio.sample_rate must be at least 8000, got -16000"),
             (set("audio", "hop", 0), "audio.hop must be at least 1, got 0"),
+            (set("acoustic", "dec_mixer", "hybrid"), "acoustic.dec_mixer 'hybrid' is not supported for voices"),
             (set("audio", "n_fft", 1e9), "audio.n_fft must be at most 65536, got 1000000000"),
             (set("audio", "mel_floor", 0), "audio.mel_floor must be at least 1e-20, got 0"),
             (set("acoustic", "enc_layers", 1e12), "acoustic.enc_layers must be at most 256, got 1000000000000"),

@@ -67,3 +67,20 @@ def test_model_spec_needs_a_name(tmp_path, bad):
                         "--minutes", "1", "--model", bad, "--", "--train", "x.jsonl"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "NAME=FLAGS" in r.stderr
+
+
+def test_transplant_source_must_match_outside_the_mixers(tmp_path):
+    """Strides change no weight shape, so the source's config is compared, not just its tensor shapes."""
+    manifest = _corpus(tmp_path)
+    out0 = _compare(tmp_path, manifest)
+    src = tmp_path / "src"
+    src.mkdir()
+    cfg = json.loads((out0 / "m" / "config.json").read_text())
+    cfg["subsample_strides"] = [2, 2]
+    (src / "config.json").write_text(json.dumps(cfg))
+    (src / "model.safetensors").write_bytes((out0 / "m" / "model.safetensors").read_bytes())
+    r = subprocess.run([sys.executable, str(TRAINING / "tools" / "train_compare.py"), "--out", str(tmp_path / "o"),
+                        "--minutes", "1", "--transplant", str(src), *MODELS, "--", "--train", str(manifest), *SHARED],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "differs outside the mixers" in r.stderr and "subsample_strides" in r.stderr, \
+        r.stderr[-2000:]

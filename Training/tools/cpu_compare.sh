@@ -6,8 +6,9 @@
 # else the machine does; a mixer that is slower per step simply takes fewer steps.
 #     MIN=30 OUT=Training/runs/cpu-compare bash Training/tools/cpu_compare.sh
 # Every model starts from the non-mixer weights of Resources/models/mamba-30ms (--transplant) with
-# fresh mixers, on the same batches in the same order. Results: $OUT/<model>/{model.safetensors,
-# config.json,log.jsonl,compare.json,train.log}, $OUT/cpu_seconds.txt.
+# fresh mixers, on the same batches in the same order. Results: $OUT/<model>.run/<model>/{model.safetensors,
+# config.json,log.jsonl}, $OUT/<model>.run/compare.json, the console output $OUT/<model>.log, and
+# $OUT/cpu_seconds.txt (CPU seconds and exit status of each run).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 MIN=${MIN:-30}; OUT=${OUT:-Training/runs/cpu-compare}
@@ -43,11 +44,12 @@ while true; do  # record each process's CPU time (user + system) while it runs; 
     fi
   done
   [ $alive = 1 ] || break
-  sleep 5
+  sleep 2
 done
 names=(mamba s4d mamba2 s5 hybrid)
 for i in "${!names[@]}"; do
-  echo "${names[$i]} $(awk -v i="$i" '$1 == i {t = $2} END {print t}' "$OUT/.cpu_samples") s" >> "$OUT/cpu_seconds.txt"
+  wait "${pids[$i]}"; rc=$?
+  echo "${names[$i]} $(awk -v i="$i" '$1 == i {t = $2} END {print t}' "$OUT/.cpu_samples") s (exit $rc)" >> "$OUT/cpu_seconds.txt"
 done
 rm -f "$OUT/.cpu_samples"
 cat "$OUT/cpu_seconds.txt"

@@ -23,7 +23,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 manifests=(); for m in "$PACK"/data/*.jsonl; do manifests+=(--train "$m"); done
 echo "setup $(( $(date +%s) - T0 )) s"
 # The models go to /tmp and come back as one zip: a call returns only a handful of files.
-timeout $(( LIMIT - ($(date +%s) - T0) )) python3 Training/tools/train_compare.py --out /tmp/compare \
+left=$(( LIMIT - ($(date +%s) - T0) )); [ "$left" -ge 1 ] || left=1   # (timeout 0 would mean no limit)
+timeout "$left" python3 Training/tools/train_compare.py --out /tmp/compare \
   --zip "$OUT/compare.zip" --minutes "$MIN" --workers "$WORKERS" --save-seconds 30 --transplant "$PACK/init" \
   --model "mamba=--mixer mamba --d-state 8 --expand 1 --dt-rank 16" \
   --model "s4d=--mixer s4d --d-state 128" \

@@ -23,7 +23,8 @@ working front end, which a few minutes of training from scratch would not reach 
 plateau). Without it all models start from scratch with the same feature statistics.
 
 Writes, under --out, one folder per model: model.safetensors and config.json (an exported model
-folder's two files, float32) and log.jsonl, rewritten every --save-seconds and at the end; and
+folder's two files, float32; rewritten every --save-seconds and at the end) and log.jsonl (the loss
+every 20 steps, appended); and
 compare.json: steps, audio hours, and per model its parameter count and the mean seconds of one
 training step (forward, backward, optimiser) on this machine. With --zip FILE, all of it is also
 packed into that one file at every save.
@@ -80,18 +81,35 @@ def parse(argv=None):
     return args, specs
 
 
+# train.py flags a model may set for itself: its mixer and that mixer's sizes. Every other flag is the
+# shared recipe and must be the same for all models.
+PER_MODEL = {"mixer", "d_state", "expand", "dt_rank", "headdim", "ngroups", "chunk_size", "blocks", "clip_eigs",
+             "attn_every", "attn_heads", "attn_window", "run"}
+# train.py flags this tool does not act on (its own --minutes / --max-steps / --workers do that job).
+UNUSED = {"init": "", "dev": [], "refresh_snapshot": False, "minutes": 90, "max_steps": 0}
+# Config keys that describe the mixers (a transplant source may differ in these only).
+MIXER_KEYS = {"mixer", "s4d", "mamba", "mamba2", "s5", "hybrid"}
+
+
 def is_mixer(name: str) -> bool:
     return ".mixer." in name
 
 
 def transplant(model: Encoder, folder: Path) -> int:
-    """Copies every non-mixer tensor of the exported model at `folder` whose shape matches; returns how
+    """Copies every non-mixer tensor of the exported model at `folder` (whose config must match the
+    model's except for the mixer sections: the same strides, norms, widths and symbols); returns how
     many. The mixers keep their fresh initialisation."""
     from safetensors.torch import load_file  # noqa: PLC0415
+    from ssmspeech_ref.encoder import EncoderConfig  # noqa: PLC0415
+    src = EncoderConfig.from_dict(json.loads((folder / "config.json").read_text())).to_dict()
+    mine = model.cfg.to_dict()
+    diff = {k: (src.get(k), v) for k, v in mine.items() if k not in MIXER_KEYS and src.get(k) != v}
+    if diff:
+        raise SystemExit(f"error: --transplant {folder}: its config.json differs outside the mixers "
+                         f"(name: (folder, model)): {diff}")
     theirs = load_file(str(folder / "model.safetensors"))
-    mine = model.state_dict()
     n = 0
-    for k, v in mine.items():
+    for k, v in model.state_dict().items():
         if is_mixer(k):
             continue
         if k not in theirs or theirs[k].shape != v.shape:
@@ -121,10 +139,11 @@ def main(argv=None) -> None:
     a0 = specs[0][1]
     if a0.threads:
         torch.set_num_threads(a0.threads)
-    for name, a in specs[1:]:  # the shared recipe must really be shared
-        for k in ("lr", "ssm_lr", "wd", "warmup", "aug", "augmenter", "batch_seconds", "max_batch", "seed", "train",
-                  "strides", "d_model", "n_layers", "ffn_mult", "norm", "threads"):
-            if getattr(a, k) != getattr(a0, k):
+    for name, a in specs:  # the shared recipe must really be shared, and every flag must act
+        for k, v in vars(a).items():
+            if k in UNUSED and v != UNUSED[k]:
+                raise SystemExit(f"error: --{k.replace('_', '-')} has no effect here (model {name})")
+            if k not in PER_MODEL and v != getattr(a0, k):
                 raise SystemExit(f"error: model {name} changes the shared flag --{k.replace('_', '-')}")
     args.out.mkdir(parents=True, exist_ok=True)
     train = [it for m in a0.train for it in T.load_manifest(m)]
@@ -203,7 +222,8 @@ def main(argv=None) -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             mm["compute_s"] += time.time() - t0
-            if step % 20 == 0 or step < 3:
+            last = args.max_steps and step + 1 >= args.max_steps
+            if step % 20 == 0 or step < 3 or last or time.time() - t_start >= budget:
                 mm["loss"] = round(loss.item(), 4)
                 with open(mm["log"], "a") as f:
                     f.write(json.dumps({"step": step + 1, "loss": mm["loss"], "lr": round(a.lr * factor, 6),

@@ -136,6 +136,8 @@ public struct TTSConfig: Codable, Sendable, Equatable {
         ]
         if let problem = problems.lazy.compactMap({ $0 }).first { throw bad(problem) }
         guard audio.nFFT % audio.hop == 0 else { throw bad("audio: n_fft must be a multiple of hop") }
+        // The recognizer's Mamba/attention hybrid has no voice recipe (and a voice config no `hybrid` section).
+        guard a.decMixer != .hybrid else { throw bad("acoustic.dec_mixer 'hybrid' is not supported for voices") }
         guard audio.fMin < audio.fMax else { throw bad("audio: f_min must be below f_max") }
         guard a.encKernel % 2 == 1, a.durKernel % 2 == 1 else { throw bad("acoustic: kernels must be odd") }
         guard vocab.contains("^"), vocab.contains("$") else { throw bad("vocab lacks '^' or '$'") }
