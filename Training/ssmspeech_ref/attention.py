@@ -84,18 +84,23 @@ class MHA(nn.Module):
     def _heads(self, t: torch.Tensor) -> torch.Tensor:  # (B, L, D) -> (B, A, L, Dh)
         return t.unflatten(-1, (self.n_heads, self.head_dim)).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, cache: dict | None = None):
+    def forward(self, x: torch.Tensor, cache: dict | None = None, return_cache: bool = True):
+        """`return_cache=False` (training, from the start of the sequence) skips building the cache and
+        returns (y, None)."""
         bsz, L, _ = x.shape
         S = self.window
-        if cache is None:
-            cache = self.allocate_inference_cache(bsz)
-        n = cache["n"]
-        M = min(n, S)
         q, k, v = self.in_proj(x).chunk(3, dim=-1)  # (B, L, D) each
-        # The cached frames n-M .. n-1 in time order (frame j sits in slot j % S).
-        slots = torch.arange(n - M, n, device=x.device) % S  # (M)
-        k_all = torch.cat([cache["k"][:, slots], k], dim=1)  # (B, M + L, D): frames n-M .. n+L-1
-        v_all = torch.cat([cache["v"][:, slots], v], dim=1)  # (B, M + L, D)
+        if cache is None and not return_cache:
+            n, M, k_all, v_all = 0, 0, k, v
+        else:
+            if cache is None:
+                cache = self.allocate_inference_cache(bsz)
+            n = cache["n"]
+            M = min(n, S)
+            # The cached frames n-M .. n-1 in time order (frame j sits in slot j % S).
+            slots = torch.arange(n - M, n, device=x.device) % S  # (M)
+            k_all = torch.cat([cache["k"][:, slots], k], dim=1)  # (B, M + L, D): frames n-M .. n+L-1
+            v_all = torch.cat([cache["v"][:, slots], v], dim=1)  # (B, M + L, D)
 
         y = x.new_zeros(bsz, L, self.d_model)
         if L > 0:
@@ -104,6 +109,8 @@ class MHA(nn.Module):
                                                attn_mask=mask, scale=self.softmax_scale)  # (B, A, L, Dh)
             y = self.out_proj(o.transpose(1, 2).flatten(2))  # (B, L, D)
 
+        if not return_cache:
+            return y, None
         # Cache after the last frame: the last min(n + L, S) frames, frame j in slot j % S.
         keep = min(n + L, S)
         new_slots = torch.arange(n + L - keep, n + L, device=x.device) % S  # (keep)

@@ -252,7 +252,7 @@ class Block(nn.Module):
         if self.single_state:
             y, _ = self.mixer(h, return_state=False)
         elif self.kind == "attention":
-            y, _ = self.mixer(h)
+            y, _ = self.mixer(h, return_cache=False)
         else:
             y, _, _ = self.mixer(h)
         x = x + y

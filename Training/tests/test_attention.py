@@ -106,6 +106,9 @@ def test_step_equals_forward_over_2000_frames():
     # the forward's output far into the stream only depends on the last 64 frames
     y_tail, _ = m(x[:, L - 64 - 99:])
     assert (y_tail[:, 99:] - y[:, L - 64:]).abs().max() <= 1e-12
+    # training's path (no cache built) gives the same output
+    y_nc, none = m(x, return_cache=False)
+    assert none is None and (y_nc - y).abs().max() <= 1e-12
 
 
 @torch.no_grad()
