@@ -19,8 +19,8 @@ model); each --model NAME=FLAGS adds train.py flags for that model only. With --
 every weight outside the mixers (feature normalisation, front-end convolutions, block norms, FFNs,
 final norm, CTC head) starts from that exported model and every mixer (the Mamba one included) starts
 fresh: the comparison then measures how well each mixer learns the sequence modelling inside a
-working front end, which a few minutes of training from scratch would not reach (CTC's blank
-plateau). Without it all models start from scratch with the same feature statistics.
+working front end, instead of spending a short budget on the front end and CTC's blank plateau.
+Without it all models start from scratch with the same feature statistics.
 
 Writes, under --out, one folder per model: model.safetensors and config.json (an exported model
 folder's two files, float32; rewritten every --save-seconds and at the end) and log.jsonl (the loss
