@@ -12,15 +12,7 @@
 set -uo pipefail
 T0=$(date +%s)
 PACK=${PACK:-.gpu}; MIN=${MIN:-3.5}; WORKERS=${WORKERS:-14}; LIMIT=${LIMIT:-300}
-: "${OUT:?set OUT to the folder for the results}"
-if ls "$PACK"/whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-python3 -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1] + '/data.zip').extractall(sys.argv[1])" "$PACK" || exit 1
-export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
-manifests=(); for m in "$PACK"/data/*.jsonl; do manifests+=(--train "$m"); done
+source "$(dirname "$0")/device_setup.sh"   # wheels, data, threads, `manifests`
 echo "setup $(( $(date +%s) - T0 )) s"
 # The models go to /tmp and come back as one zip: a call returns only a handful of files.
 left=$(( LIMIT - ($(date +%s) - T0) )); [ "$left" -ge 1 ] || left=1   # (timeout 0 would mean no limit)

@@ -9,17 +9,9 @@
 set -uo pipefail
 T0=$(date +%s)
 PACK=${PACK:-.gpu}; RUN=${RUN:-gpu-a}; MIN=${MIN:-8}; WORKERS=${WORKERS:-14}; LIMIT=${LIMIT:-545}
-: "${OUT:?set OUT to the folder for the results}"
-if ls "$PACK"/whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
-fi
-python3 -c "import zipfile, sys; zipfile.ZipFile(sys.argv[1] + '/data.zip').extractall(sys.argv[1])" "$PACK" || exit 1
-export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+source "$(dirname "$0")/device_setup.sh"   # wheels, data, threads, `manifests`
 # DataLoader workers hand batches over through /dev/shm; make sure it is not a small container default.
 [ "$(id -u)" = 0 ] && [ -n "${REMOUNT_SHM:-}" ] && mount -o remount,size=48G /dev/shm
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
-manifests=(); for m in "$PACK"/data/*.jsonl; do manifests+=(--train "$m"); done
 timeout $(( LIMIT - ($(date +%s) - T0) )) python3 Training/train.py --run-name "$RUN" --runs-dir /tmp/runs \
   --init "$PACK/init" --mixer mamba --d-state 8 --expand 1 --dt-rank 16 --d-model 256 --n-layers 6 --ffn-mult 2 \
   --strides 3 1 --minutes "$MIN" --warmup 40 --lr 1e-3 --ssm-lr 5e-4 --aug 0.8 --augmenter recipe \
