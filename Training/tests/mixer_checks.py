@@ -18,3 +18,19 @@ def forward_in_pieces(m, u: torch.Tensor, sizes):
         start += size
     assert start == u.shape[1], (start, u.shape)
     return torch.cat(ys, dim=1), states
+
+
+def step_through(m, u: torch.Tensor, *states, keep_time_axis: bool = False, in_place: bool = False):
+    """Runs `m.step(frame, *states) -> (y, *states)` frame by frame over `u (B, L, ...)`, starting from
+    `states`. A frame is `u[:, t]`, or `u[:, t:t+1]` with `keep_time_axis` (Mamba's and Mamba-2's `step`
+    take (B, 1, D)); with `in_place` each step must hand back the very tensors it was given. Returns
+    (the outputs joined along time, *the final states)."""
+    outs = []
+    for t in range(u.shape[1]):
+        y, *new = m.step(u[:, t:t + 1] if keep_time_axis else u[:, t], *states)
+        if in_place:
+            assert all(a is b for a, b in zip(new, states)), "step did not update its state in place"
+        outs.append(y)
+        states = tuple(new)
+    y = torch.cat(outs, dim=1) if keep_time_axis else torch.stack(outs, dim=1)
+    return (y, *states)

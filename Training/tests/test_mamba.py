@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ssmspeech_ref.layers import Mamba, selective_scan_chunked, selective_scan_ref
-from mixer_checks import forward_in_pieces
+from mixer_checks import forward_in_pieces, step_through
 
 TOL = 1e-4
 
@@ -15,15 +15,6 @@ def _layer(seed=0):
         m.conv1d.bias.normal_(0.0, 0.3)
         m.out_proj.weight.mul_(4.0)
     return m
-
-
-def _run_steps(m, u):
-    cs, ss = m.allocate_inference_cache(u.shape[0])
-    outs = []
-    for t in range(u.shape[1]):
-        o, cs, ss = m.step(u[:, t:t + 1], cs, ss)
-        outs.append(o)
-    return torch.cat(outs, dim=1), cs, ss
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 16, 32, 64])
@@ -55,7 +46,8 @@ def test_step_equals_forward_2000_frames(record_property):
     torch.manual_seed(2)
     u = torch.randn(2, 2000, 16)
     y, cs, ss = m(u)
-    y_step, cs_step, ss_step = _run_steps(m, u)
+    y_step, cs_step, ss_step = step_through(
+        m, u, *m.allocate_inference_cache(u.shape[0]), keep_time_axis=True)
     diff = (y - y_step).abs().max().item()
     record_property("mamba_step_vs_forward_maxabs", diff)
     print(f"Mamba step vs forward, 2000 frames: max abs {diff:.3e}")

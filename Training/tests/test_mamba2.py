@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ssmspeech_ref.mamba2 import Mamba2, segsum, ssd_scan_chunked, ssd_scan_ref
-from mixer_checks import forward_in_pieces
+from mixer_checks import forward_in_pieces, step_through
 
 TOL = 1e-4
 
@@ -132,16 +132,6 @@ def _layer(seed=0, ngroups=1, chunk_size=16, dtype=torch.float32):
     return m.to(dtype)
 
 
-def _run_steps(m, u):
-    cs, ss = m.allocate_inference_cache(u.shape[0])
-    outs = []
-    for t in range(u.shape[1]):
-        o, cs2, ss2 = m.step(u[:, t:t + 1], cs, ss)
-        assert cs2 is cs and ss2 is ss  # updated in place
-        outs.append(o)
-    return torch.cat(outs, dim=1), cs, ss
-
-
 def test_parameter_names_and_shapes():
     m = Mamba2(16, d_state=8, d_conv=4, expand=2, headdim=8, ngroups=2)
     # E = 32, H = 4, G N = 16, C = E + 2GN = 64, in_proj rows 2E + 2GN + H = 100
@@ -197,7 +187,8 @@ def test_step_equals_forward_2000_frames_float64(record_property):
     torch.manual_seed(3)
     u = torch.randn(2, 2000, 16, dtype=torch.float64)
     y, cs, ss = m(u)
-    y_step, cs_step, ss_step = _run_steps(m, u)
+    y_step, cs_step, ss_step = step_through(
+        m, u, *m.allocate_inference_cache(u.shape[0]), keep_time_axis=True, in_place=True)
     diff = _maxabs(y, y_step)
     record_property("mamba2_step_vs_forward_f64_maxabs", diff)
     print(f"Mamba2 step vs forward, 2000 frames, float64: max abs {diff:.3e}")
@@ -213,7 +204,8 @@ def test_step_equals_forward_2000_frames_float32(record_property):
     torch.manual_seed(5)
     u = torch.randn(2, 2000, 16)
     y, cs, ss = m(u)
-    y_step, cs_step, ss_step = _run_steps(m, u)
+    y_step, cs_step, ss_step = step_through(
+        m, u, *m.allocate_inference_cache(u.shape[0]), keep_time_axis=True, in_place=True)
     diff = _maxabs(y, y_step)
     record_property("mamba2_step_vs_forward_f32_maxabs", diff)
     print(f"Mamba2 step vs forward, 2000 frames, float32: max abs {diff:.3e}")

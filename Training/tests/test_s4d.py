@@ -1,7 +1,7 @@
 import torch
 
 from ssmspeech_ref.layers import S4D, gelu
-from mixer_checks import forward_in_pieces
+from mixer_checks import forward_in_pieces, step_through
 
 TOL = 1e-4
 
@@ -12,15 +12,6 @@ def _layer(seed=0, h=8, n=16):
     with torch.no_grad():
         m.kernel.log_A_real.add_(0.3 * torch.randn_like(m.kernel.log_A_real))
     return m
-
-
-def _run_steps(m, u, state=None):
-    state = m.default_state(u.shape[0]) if state is None else state
-    ys = []
-    for t in range(u.shape[1]):
-        y, state = m.step(u[:, t], state)
-        ys.append(y)
-    return torch.stack(ys, dim=1), state
 
 
 @torch.no_grad()
@@ -46,7 +37,7 @@ def test_step_equals_parallel_2000_frames(record_property):
     torch.manual_seed(3)
     u = torch.randn(2, 2000, 8)
     y, s_par = m(u)
-    y_step, s_step = _run_steps(m, u)
+    y_step, s_step = step_through(m, u, m.default_state(u.shape[0]))
     diff = (y - y_step).abs().max().item()
     record_property("s4d_step_vs_parallel_maxabs", diff)
     print(f"S4D step vs parallel, 2000 frames: max abs {diff:.3e}")
@@ -69,7 +60,7 @@ def test_chunked_parallel_with_state_handover_equals_whole():
     assert (state - s_all).abs().max().item() <= TOL
     # parallel from a state equals steps from the same state
     y_p, s_p = m(u[:, :50], s_all)
-    y_s, s_s = _run_steps(m, u[:, :50], s_all.clone())
+    y_s, s_s = step_through(m, u[:, :50], s_all.clone())
     assert (y_p - y_s).abs().max().item() <= TOL
     assert (s_p - s_s).abs().max().item() <= TOL
 

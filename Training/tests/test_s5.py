@@ -14,7 +14,7 @@ from ssmspeech_ref.s5 import (
     s5_scan_chunked,
     s5_scan_ref,
 )
-from mixer_checks import forward_in_pieces
+from mixer_checks import forward_in_pieces, step_through
 
 TOL = 1e-4
 
@@ -29,15 +29,6 @@ def _layer(seed=0, h=16, p=16, blocks=2, dt_min=0.001, dt_max=0.01, **kw):
         m.B.mul_(4.0)
         m.C.mul_(4.0)
     return m
-
-
-def _run_steps(m, u, state=None):
-    state = m.default_state(u.shape[0]) if state is None else state
-    ys = []
-    for t in range(u.shape[1]):
-        y, state = m.step(u[:, t], state)
-        ys.append(y)
-    return torch.stack(ys, dim=1), state
 
 
 def _normal_hippo(n):
@@ -99,7 +90,7 @@ def test_step_equals_forward_2000_frames(record_property):
     torch.manual_seed(3)
     u = torch.randn(2, 2000, 16)
     y, s_fwd = m(u)
-    y_step, s_step = _run_steps(m, u)
+    y_step, s_step = step_through(m, u, m.default_state(u.shape[0]))
     diff = (y - y_step).abs().max().item()
     record_property("s5_step_vs_forward_maxabs", diff)
     print(f"S5 step vs forward, 2000 frames: max abs {diff:.3e}")
@@ -128,7 +119,7 @@ def test_chunked_forward_with_state_handover_equals_whole():
     assert (state - s_all).abs().max().item() <= TOL
     # forward from a state equals steps from the same state, and the state changes the output
     y_p, s_p = m(u[:, :50], s_all)
-    y_s, s_s = _run_steps(m, u[:, :50], s_all.clone())
+    y_s, s_s = step_through(m, u[:, :50], s_all.clone())
     assert (y_p - y_s).abs().max().item() <= TOL
     assert (s_p - s_s).abs().max().item() <= TOL
     assert (y_p - m(u[:, :50])[0]).abs().max() > 1e-2
