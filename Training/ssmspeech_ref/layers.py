@@ -336,59 +336,70 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, d
     return (y, h) if return_last_state else y
 
 
-class _LinearRecurrence(torch.autograd.Function):
-    """h_t = a_t * h_{t-1} + b_t along dim 1, h_{-1} = h0; a, b: (B, L, E, N), h0: (B, E, N).
+class _SelectiveScan(torch.autograd.Function):
+    """The selective scan's core with a hand-written backward (what makes Mamba trainable on a CPU).
 
-    Forward runs the recurrence step by step over preallocated storage (L small vectorised updates);
-    backward is the adjoint recurrence run in reverse, g_t = grad_h_t + a_{t+1} g_{t+1}, with
-    grad_b_t = g_t, grad_a_t = g_t * h_{t-1}, grad_h0 = a_0 g_0. This keeps the autograd graph at a
-    single node per layer, which is what makes Mamba trainable on a CPU.
+    forward(dt, u (B, L, E), A (E, N), Bt, Ct (B, L, N), h0 (B, E, N)) -> y (B, L, E), h_last (B, E, N):
+        a_t = exp(dt_t A),  h_t = a_t * h_{t-1} + (dt_t u_t) B_t,  y_t = sum_n C_t[n] h_t[:, n].
+    The recurrence runs step by step in place in one preallocated (B, L, E, N) buffer. Backward runs the
+    adjoint g_t = dy_t C_t + a_{t+1} g_{t+1} in reverse, in place in a second buffer, and forms every
+    parameter gradient from g with contractions, so autograd never builds the elementwise
+    graph of the (B, L, E, N) tensors (each of its nodes would allocate and sweep another such tensor):
+        dC_t = sum_e h_t dy_t;  d(dt u)_t = sum_n g_t B_t;  dB_t = sum_e g_t (dt_t u_t);
+        q_t = g_t a_t h_{t-1};  d dt_t += sum_n q_t A;  dA = sum_{b,t} q_t dt_t;  dh0 = a_0 g_0.
     """
 
     @staticmethod
-    def forward(ctx, a, b, h0):
-        hs = torch.empty_like(b)
+    def forward(ctx, dt, u, A, Bt, Ct, h0):
+        L = dt.shape[1]
+        a = (dt[..., None] * A).exp_()  # (B, L, E, N)
+        x = dt * u  # (B, L, E)
+        hs = x[..., None] * Bt[:, :, None, :]  # (B, L, E, N): b_t, overwritten by h_t below
         h = h0
-        for t in range(b.shape[1]):
-            h = torch.addcmul(b[:, t], a[:, t], h)
-            hs[:, t] = h
-        ctx.save_for_backward(a, hs, h0)
-        return hs
+        for t in range(L):
+            h = hs[:, t].addcmul_(a[:, t], h)
+        y = torch.matmul(hs, Ct[..., None])[..., 0]  # (B, L, E)
+        ctx.save_for_backward(dt, u, A, Bt, Ct, h0, a, hs)
+        return y, (hs[:, -1].clone() if L > 0 else h0.clone())
 
     @staticmethod
-    def backward(ctx, grad_hs):
-        a, hs, h0 = ctx.saved_tensors
-        L = a.shape[1]
-        grad_b = torch.empty_like(grad_hs)
-        g = torch.zeros_like(h0)
-        for t in range(L - 1, -1, -1):
-            if t + 1 < L:
-                g = torch.addcmul(grad_hs[:, t], a[:, t + 1], g)
-            else:
-                g = grad_hs[:, t].clone()
-            grad_b[:, t] = g
-        prev = torch.cat([h0[:, None], hs[:, :-1]], dim=1)  # h_{t-1}
-        grad_a = grad_b * prev
-        grad_h0 = a[:, 0] * grad_b[:, 0]
-        return grad_a, grad_b, grad_h0
+    def backward(ctx, dy, dh_last):
+        dt, u, A, Bt, Ct, h0, a, hs = ctx.saved_tensors
+        L = dt.shape[1]
+        if L == 0:
+            return (torch.zeros_like(dt), torch.zeros_like(u), torch.zeros_like(A), torch.zeros_like(Bt),
+                    torch.zeros_like(Ct), dh_last)
+        g = dy[..., None] * Ct[:, :, None, :]  # (B, L, E, N): dLoss/dh_t through y_t ...
+        g[:, -1] += dh_last
+        for t in range(L - 2, -1, -1):  # ... plus through h_{t+1}
+            g[:, t].addcmul_(a[:, t + 1], g[:, t + 1])
+        x = dt * u
+        # The contractions are written as matmul over (E, N) per frame or as multiply-and-sum: on a CPU,
+        # torch.einsum turns the last two into batched products of tiny matrices, 3-8x slower.
+        d_Ct = torch.matmul(dy[:, :, None, :], hs)[:, :, 0]  # (B, L, N)
+        d_x = torch.matmul(g, Bt[..., None])[..., 0]  # (B, L, E)
+        d_Bt = torch.matmul(x[:, :, None, :], g)[:, :, 0]  # (B, L, N)
+        q = g * a  # q_t = g_t a_t h_{t-1}: the gradient with respect to dt_t A
+        q[:, 1:] *= hs[:, :-1]
+        q[:, 0] *= h0
+        d_dt = (q * A).sum(-1) + d_x * u  # (B, L, E)
+        d_A = (q * dt[..., None]).sum((0, 1))  # (E, N)
+        d_h0 = a[:, 0] * g[:, 0]
+        return d_dt, d_x * dt, d_A, d_Bt, d_Ct, d_h0
 
 
 def selective_scan_fast(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                         initial_state=None, return_last_state=False):
     """Same result as selective_scan_ref (same arguments: u, delta (B, E, L), A (E, N), B, C (B, N, L)),
-    with the recurrence in `_LinearRecurrence`: discretisation is done for all steps at once,
-    the state update is one fused multiply-add per step, and the backward pass is hand-written."""
+    with the scan in `_SelectiveScan`: discretisation for all steps at once, one fused multiply-add per
+    step, and a hand-written backward."""
     dtype_in, ct, u, delta, A, B, C = _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus)
     bsz, e, L = u.shape
     n = A.shape[1]
-    dt = delta.transpose(1, 2)  # (B, L, E)
-    a = torch.exp(dt[..., None] * A)  # (B, L, E, N)
-    b = (dt * u.transpose(1, 2))[..., None] * B.transpose(1, 2)[:, :, None, :]  # (B, L, E, N)
     h0 = u.new_zeros(bsz, e, n) if initial_state is None else initial_state.to(ct)
-    hs = _LinearRecurrence.apply(a, b, h0)  # (B, L, E, N)
-    y = torch.einsum("blen,bnl->bel", hs, C)  # (B, E, L)
-    y = _scan_output(y, u, D, z, ct, dtype_in)
-    last = hs[:, -1] if L > 0 else h0
+    y, last = _SelectiveScan.apply(delta.transpose(1, 2), u.transpose(1, 2), A,
+                                   B.transpose(1, 2), C.transpose(1, 2), h0)  # y (B, L, E)
+    y = _scan_output(y.transpose(1, 2), u, D, z, ct, dtype_in)
     return (y, last) if return_last_state else y
 
 
