@@ -26,16 +26,7 @@ final class GoldenLayerTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxAbsDifference(st.re.array, t["state_out_real"]!.values), 1e-4)
         XCTAssertLessThanOrEqual(maxAbsDifference(st.im.array, t["state_out_imag"]!.values), 1e-4)
         // Recurrent mode against the same fixture.
-        let rs = layer.makeState()
-        var out = [Float](repeating: 0, count: h)
-        var worst: Float = 0
-        x.data.withUnsafeBufferPointer { xp in
-            for r in 0..<x.rows {
-                layer.step(xp.baseAddress! + r * h, state: rs, into: &out)
-                worst = max(worst, maxAbsDifference(out, expected.row(r)))
-            }
-        }
-        XCTAssertLessThanOrEqual(worst, 1e-4)
+        XCTAssertLessThanOrEqual(stepAll(layer, x, state: layer.makeState()).maxAbsDifference(expected), 1e-4)
     }
 
     func testMambaMatchesPyTorch() throws {
@@ -55,16 +46,7 @@ final class GoldenLayerTests: XCTestCase {
         XCTAssertLessThanOrEqual(diff, 1e-4)
         XCTAssertLessThanOrEqual(maxAbsDifference(st.conv.array, t["conv_state_out"]!.values), 1e-5)
         XCTAssertLessThanOrEqual(maxAbsDifference(st.ssm.array, t["ssm_state_out"]!.values), 1e-4)
-        let rs = layer.makeState()
-        var out = [Float](repeating: 0, count: d)
-        var worst: Float = 0
-        x.data.withUnsafeBufferPointer { xp in
-            for r in 0..<x.rows {
-                layer.step(xp.baseAddress! + r * d, state: rs, into: &out)
-                worst = max(worst, maxAbsDifference(out, expected.row(r)))
-            }
-        }
-        XCTAssertLessThanOrEqual(worst, 1e-4)
+        XCTAssertLessThanOrEqual(stepAll(layer, x, state: layer.makeState()).maxAbsDifference(expected), 1e-4)
     }
 
     /// The attention baseline against torch.nn.MultiheadAttention with a causal mask; the KV cache

@@ -3,7 +3,8 @@ import SSMTensor
 import SSMTestSupport
 import XCTest
 
-/// Checks every `SequenceMixer` must pass (used by Mamba2S5Tests and SlidingWindowAttentionTests): the
+/// Checks every `SequenceMixer` must pass (used by RecurrentParallelTests, Mamba2S5Tests and
+/// SlidingWindowAttentionTests; `stepAll` also by GoldenLayerTests): the
 /// three modes (parallel, recurrent, batched) agree, and state hand-over between chunks is exact.
 extension XCTestCase {
     func stepAll<M: SequenceMixer>(_ layer: M, _ x: Matrix, state: M.State) -> Matrix {

@@ -26,53 +26,24 @@ final class RecurrentParallelTests: XCTestCase {
         return out
     }
 
+    /// The S4D and Mamba layers through the checks every mixer passes (MixerModeChecks.swift): step ==
+    /// parallel over 2 048 frames, chunked forward with state hand-over == whole, memory, reset, stepBatch.
     func testS4DStepMatchesFFTConvolutionOver2000Frames() throws {
         var rng = SeededRandom(seed: 1)
-        let h = 16, n = 32, l = 2048
+        let h = 16, n = 32
         let layer = try S4D(WeightStore(tensors: RandomWeights.s4d(h: h, n: n, rng: &rng)).scoped(""), dModel: h, config: .init(dState: n))
-        let x = rng.matrix(l, h)
-        let parallel = layer.forward(x)
-        let state = layer.makeState()
-        let recurrent = stepAll(x, outCols: h) { layer.step($0, state: state, into: $1) }
-        let diff = parallel.maxAbsDifference(recurrent)
-        print("S4D step vs parallel over \(l) frames: max abs diff \(diff)")
-        XCTAssertLessThanOrEqual(diff, 1e-4)
-        XCTAssertGreaterThan(parallel.data.map(abs).max()!, 0.1, "output should not be trivially small")
-
-        // Chunked parallel runs with state hand-over equal the whole run, and leave the same state.
-        let chunkState = layer.makeState()
-        var chunked = Matrix(rows: 0, cols: h)
-        for r in chunks(l, sizes: [1, 7, 160, 333, 64]) { chunked.append(rowsOf: layer.forward(x.rows(r), state: chunkState)) }
-        let chunkDiff = parallel.maxAbsDifference(chunked)
-        print("S4D chunked vs whole: max abs diff \(chunkDiff)")
-        XCTAssertLessThanOrEqual(chunkDiff, 1e-4)
-        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.re.array, state.re.array), 1e-4)
-        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.im.array, state.im.array), 1e-4)
+        checkModes("S4D", layer, width: h, frames: 2048, pieces: [1, 7, 160, 333, 64],
+                   stateOf: { [$0.re.array, $0.im.array] }, rng: &rng)
     }
 
     func testMambaStepMatchesParallelOver2000Frames() throws {
         var rng = SeededRandom(seed: 2)
-        let d = 32, l = 2048
+        let d = 32
         let cfg = Mamba.Config(dState: 16, dConv: 4, expand: 2, dtRank: 2)
         let layer = try Mamba(WeightStore(tensors: RandomWeights.mamba(d: d, n: 16, conv: 4, expand: 2, dtRank: 2, rng: &rng)).scoped(""),
                               dModel: d, config: cfg)
-        let x = rng.matrix(l, d)
-        let parallel = layer.forward(x)
-        let state = layer.makeState()
-        let recurrent = stepAll(x, outCols: d) { layer.step($0, state: state, into: $1) }
-        let diff = parallel.maxAbsDifference(recurrent)
-        print("Mamba step vs parallel over \(l) frames: max abs diff \(diff)")
-        XCTAssertLessThanOrEqual(diff, 1e-4)
-        XCTAssertGreaterThan(parallel.data.map(abs).max()!, 0.1)
-
-        let chunkState = layer.makeState()
-        var chunked = Matrix(rows: 0, cols: d)
-        for r in chunks(l, sizes: [1, 3, 7, 160, 500]) { chunked.append(rowsOf: layer.forward(x.rows(r), state: chunkState)) }
-        let chunkDiff = parallel.maxAbsDifference(chunked)
-        print("Mamba chunked vs whole: max abs diff \(chunkDiff)")
-        XCTAssertLessThanOrEqual(chunkDiff, 1e-4)
-        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.ssm.array, state.ssm.array), 1e-4)
-        XCTAssertLessThanOrEqual(maxAbsDifference(chunkState.conv.array, state.conv.array), 1e-5)
+        checkModes("Mamba", layer, width: d, frames: 2048, pieces: [1, 3, 7, 160, 500],
+                   stateOf: { [$0.ssm.array, $0.conv.array] }, rng: &rng)
     }
 
     func testStateResetRestartsTheSequence() throws {
