@@ -6,17 +6,6 @@ import XCTest
 /// Recurrent mode (one frame at a time) must equal parallel mode (whole sequence), and chunked
 /// parallel runs that hand the state over must equal the whole run.
 final class RecurrentParallelTests: XCTestCase {
-    /// Runs `step` over every row of `x`.
-    private func stepAll(_ x: Matrix, outCols: Int, _ step: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Matrix {
-        var y = Matrix(rows: x.rows, cols: outCols)
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                for t in 0..<x.rows { step(xp.baseAddress! + t * x.cols, yp.baseAddress! + t * outCols) }
-            }
-        }
-        return y
-    }
-
     private func chunks(_ total: Int, sizes: [Int]) -> [Range<Int>] {
         var out: [Range<Int>] = [], start = 0, i = 0
         while start < total {
@@ -53,11 +42,11 @@ final class RecurrentParallelTests: XCTestCase {
                               dModel: d, config: .init(dState: 4, dConv: 4, expand: 2, dtRank: 1))
         let x = rng.matrix(20, d)
         let st = layer.makeState()
-        let first = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
-        let continued = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
+        let first = stepAll(layer, x, state: st)
+        let continued = stepAll(layer, x, state: st)
         XCTAssertGreaterThan(first.maxAbsDifference(continued), 1e-3, "state must carry information across calls")
         st.reset()
-        let again = stepAll(x, outCols: d) { layer.step($0, state: st, into: $1) }
+        let again = stepAll(layer, x, state: st)
         XCTAssertEqual(first, again)
     }
 

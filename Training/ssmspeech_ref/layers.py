@@ -343,8 +343,8 @@ class _SelectiveScan(torch.autograd.Function):
         a_t = exp(dt_t A),  h_t = a_t * h_{t-1} + (dt_t u_t) B_t,  y_t = sum_n C_t[n] h_t[:, n].
     The recurrence runs step by step in place in one preallocated (B, L, E, N) buffer. Backward runs the
     adjoint g_t = dy_t C_t + a_{t+1} g_{t+1} in reverse, in place in a second buffer, and forms every
-    parameter gradient from g with contractions, so autograd never builds the elementwise
-    graph of the (B, L, E, N) tensors (each of its nodes would allocate and sweep another such tensor):
+    parameter gradient from g with contractions, so autograd never builds the elementwise graph of the
+    (B, L, E, N) tensors (each of its nodes would allocate and sweep another such tensor):
         dC_t = sum_e h_t dy_t;  d(dt u)_t = sum_n g_t B_t;  dB_t = sum_e g_t (dt_t u_t);
         q_t = g_t a_t h_{t-1};  d dt_t += sum_n q_t A;  dA = sum_{b,t} q_t dt_t;  dh0 = a_0 g_0.
     """
@@ -394,7 +394,7 @@ def selective_scan_fast(u, delta, A, B, C, D=None, z=None, delta_bias=None, delt
     with the scan in `_SelectiveScan`: discretisation for all steps at once, one fused multiply-add per
     step, and a hand-written backward."""
     dtype_in, ct, u, delta, A, B, C = _scan_inputs(u, delta, A, B, C, delta_bias, delta_softplus)
-    bsz, e, L = u.shape
+    bsz, e, _ = u.shape
     n = A.shape[1]
     h0 = u.new_zeros(bsz, e, n) if initial_state is None else initial_state.to(ct)
     y, last = _SelectiveScan.apply(delta.transpose(1, 2), u.transpose(1, 2), A,

@@ -6,10 +6,10 @@ on random features, so that changes to the training code can be timed without da
         [--batch 10] [--seconds 10] [--threads 1] [--steps 4]
 
 Prints the sorted step times after one warm-up step, wall-clock and CPU time of this process (with one
-thread the CPU time is the steadier figure when other work shares the machine). Time it against other code
-in the same minute
-(e.g. `git stash`, run, `git stash pop`, run): on a shared machine the spread between minutes is larger
-than many of the changes one wants to measure.
+thread the CPU time is the steadier figure when other work shares the machine). train.py's step also
+clips the gradient norm, which is not timed here. Time a change against the previous code in the same
+minute (e.g. `git stash`, run, `git stash pop`, run): on a shared machine the spread between minutes is
+larger than many of the changes one wants to measure.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Training"))
 
 from ssmspeech_ref.encoder import Encoder, EncoderConfig  # noqa: E402
+from ssmspeech_ref.features import HOP_LENGTH, SAMPLE_RATE  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     cfg = EncoderConfig.from_dict(json.loads(Path(a.config).read_text()))
     model = Encoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    frames = int(a.seconds * 100)  # 10 ms feature frames
+    frames = int(a.seconds * SAMPLE_RATE / HOP_LENGTH)  # feature frames
     x = torch.randn(a.batch, frames, cfg.n_mels)  # (B, T, F)
     n_labels = max(1, frames // 10)
     targets = torch.randint(1, cfg.vocab_size, (a.batch, n_labels))  # (B, S), 0 is the blank
