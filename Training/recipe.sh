@@ -28,6 +28,9 @@ $SUDO apt-get install -y -qq --no-install-recommends openttd-opensfx lincity-ng-
 "$PY" -m pip install -q -r Training/requirements-data.txt
 "$PY" -m Training.data_recipe.natural_voices --hours "$NATURAL_HOURS" --kokoro-hours 0.2 --n-test 300 --jobs 2
 "$PY" -m Training.data_recipe.acoustics
+# real human voices from Debian games and codec tests, transcribed by the Whisper tiny.en peer (training only)
+"$PY" -m pip install -q -r Training/requirements-eval.txt
+"$PY" -m Training.data_recipe.debian_speech
 "$PY" Training/lm/build_arpa.py --text Training/data/text/lm.txt --order 3 --vocab-size 30000 --prune 1 1 \
       --out Training/data/lm/lm3.arpa
 
