@@ -556,6 +556,34 @@ def merge(out_dir: Path = DATA_DIR, log=print) -> dict:
     return summary
 
 
+def check_labels(manifest: Path, log=print) -> dict:
+    """The labelling rules on clips that have a human transcript (e.g. ``train_real_words``): how
+    many Whisper would keep, and the WER / CER of the kept labels against the transcripts.  No file
+    name is used (``key=None``: the strict bar), so this is the rule for sources without one."""
+    import soundfile as sf
+    from .augment import resample
+    from .manifest import read_manifest
+    ev = _evaluate_module()
+    model = _load_whisper()
+    rows = read_manifest(manifest)
+    kept, all_pairs = [], []
+    for row in rows:
+        x, sr = sf.read(row["audio_filepath"], dtype="float32", always_2d=True)
+        x = x.mean(axis=1)
+        if sr != 16000:
+            x = resample(x, sr, 16000)
+        segs = whisper_segments(model, x)
+        text, _ = judge(segs, len(x) / 16000, None, _whisper_text)
+        hyp = _whisper_text(" ".join(g.text for g in segs))
+        all_pairs.append((row["text"], hyp))
+        if text is not None:
+            kept.append((row["text"], text))
+    result = {"manifest": str(manifest), "clips": len(rows), "kept": len(kept),
+              "kept_labels": ev.score(kept) if kept else None, "all_whisper": ev.score(all_pairs)}
+    log(json.dumps(result))
+    return result
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -565,7 +593,13 @@ def main(argv=None):
     ap.add_argument("--only", action="append", choices=[s.name for s in SOURCES],
                     help="label only these sources (repeatable); runs with disjoint lists may run side by side")
     ap.add_argument("--force", action="store_true", help="label sources again that are already done")
+    ap.add_argument("--check-labels", type=Path, metavar="MANIFEST",
+                    help="instead: apply the rules to a transcribed manifest (e.g. train_real_words) and print "
+                         "how many clips they keep and the WER / CER of the kept labels")
     a = ap.parse_args(argv)
+    if a.check_labels:
+        check_labels(a.check_labels)
+        return
     try:
         build(a.out, a.debs, a.only, a.force)
     except SourceError as e:

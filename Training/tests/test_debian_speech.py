@@ -253,3 +253,21 @@ def test_a_name_that_matches_lowers_the_bar_and_a_hint_mismatch_keeps_the_strict
     assert text is None and "avg_logprob" in why
     # no name at all: the strict bar
     assert D.judge([seg(0, 1, "Attack.", lp=unsure)], 1.0, None, lower_words)[0] is None
+
+
+def test_check_labels_counts_kept_clips_and_scores_them(tmp_path, monkeypatch):
+    from data_recipe.manifest import write_manifest
+    rows = []
+    for i, ref in enumerate(["turret selected", "hello"]):
+        path = tmp_path / f"{i}.wav"
+        sf.write(str(path), np.zeros(16000, dtype=np.float32), 16000)
+        rows.append({"audio_filepath": str(path), "text": ref, "duration": 1.0})
+    write_manifest(tmp_path / "m.jsonl", rows)
+    answers = iter([[seg(0, 1, "Turret selected.", lp=-0.3)],      # sure and right
+                    [seg(0, 1, "Yellow.", lp=-1.5)]])               # unsure: not kept, but scored in all
+    monkeypatch.setattr(D, "whisper_segments", lambda model, x: next(answers))
+    monkeypatch.setattr(D, "_load_whisper", lambda: None)
+    r = D.check_labels(tmp_path / "m.jsonl", log=lambda *a: None)
+    assert (r["clips"], r["kept"]) == (2, 1)
+    assert r["kept_labels"]["wer"] == 0.0
+    assert r["all_whisper"]["wer"] == 1 / 3     # "yellow" for "hello": one word of three wrong
