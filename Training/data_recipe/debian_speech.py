@@ -145,19 +145,6 @@ def letters(text: str) -> str:
     return re.sub(r"[^a-z]", "", text.lower())
 
 
-def cer(ref: str, hyp: str) -> float:
-    """Character edit distance / len(ref) (1.0 for an empty ref with a non-empty hyp)."""
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    prev = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, b in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
-        prev = cur
-    return prev[-1] / len(ref)
-
-
 # ------------------------------------------------------------------------------------------------
 # sources
 # ------------------------------------------------------------------------------------------------

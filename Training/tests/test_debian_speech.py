@@ -43,13 +43,6 @@ def test_grunts_are_excluded_before_whisper():
         assert not ex(rel), rel
 
 
-def test_cer():
-    assert D.cer("abc", "abc") == 0
-    assert D.cer("abcd", "abxd") == 0.25
-    assert D.cer("ab", "") == 1.0
-    assert D.cer("", "") == 0.0 and D.cer("", "a") == 1.0
-
-
 def test_judge_keeps_a_confident_clip_and_uses_whisper_text():
     text, why = D.judge([seg(0, 1.2, " Leave me alone!")], 1.3, "leavemealone", lower_words)
     assert (text, why) == ("leave me alone", "")
