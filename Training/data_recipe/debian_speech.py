@@ -547,18 +547,13 @@ def check_labels(manifest: Path, log=print) -> dict:
     """The labelling rules on clips that have a human transcript (e.g. ``train_real_words``): how
     many Whisper would keep, and the WER / CER of the kept labels against the transcripts.  No file
     name is used (``key=None``: the strict bar), so this is the rule for sources without one."""
-    import soundfile as sf
-    from .augment import resample
     from .manifest import read_manifest
     ev = _evaluate_module()
     model = _load_whisper()
     rows = read_manifest(manifest)
     kept, all_pairs = [], []
     for row in rows:
-        x, sr = sf.read(row["audio_filepath"], dtype="float32", always_2d=True)
-        x = x.mean(axis=1)
-        if sr != 16000:
-            x = resample(x, sr, 16000)
+        x = decode16k(Path(row["audio_filepath"]).read_bytes())
         segs = whisper_segments(model, x)
         text, _ = judge(segs, len(x) / 16000, None, _whisper_text)
         hyp = _whisper_text(" ".join(g.text for g in segs))
