@@ -8,6 +8,7 @@ training data loader can apply fresh augmentation every epoch:
     feats = spec_augment(feats, rng) / vtlp_spectrogram(...)   # on features
 
 Waveform functions
+    read_mono(src, sr)                    an audio file (path or bytes) -> mono float32 at ``sr`` Hz
     resample(x, orig_sr, new_sr)          windowed-sinc polyphase resampler (pure numpy)
     speed_perturb(x, factor)              tempo and pitch together (Kaldi-style, resampling)
     time_stretch(x, rate)                 tempo only (phase vocoder)
@@ -68,6 +69,17 @@ def _polyphase_filters(up: int, down: int, zeros: int, rolloff: float):
     w = np.cos(np.clip(tau / half, -1, 1) * math.pi / 2) ** 2      # Hann-like window
     h = cutoff * np.sinc(cutoff * tau) * w
     return j.astype(np.int64), h.astype(np.float32)
+
+
+def read_mono(src, sr: int = 16000) -> np.ndarray:
+    """An audio file, given as a path or as its bytes, -> mono float32 at ``sr`` Hz: channels
+    averaged, other rates through ``resample``. Samples are not clipped."""
+    import io
+    import soundfile as sf
+    x, file_sr = sf.read(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else str(src),
+                         dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    return resample(x, file_sr, sr) if file_sr != sr else x
 
 
 def resample(x, orig_sr: int, new_sr: int, zeros: int = 16, rolloff: float = 0.945) -> np.ndarray:

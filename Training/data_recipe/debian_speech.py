@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import io
 import json
 import re
 import subprocess
@@ -295,15 +294,10 @@ def speaker_of(rel: str) -> str:
 
 
 def decode16k(data: bytes):
-    """Audio file bytes -> 16 kHz mono float32."""
+    """Audio file bytes -> 16 kHz mono float32 in [-1, 1]."""
     import numpy as np
-    import soundfile as sf
-    from .augment import resample
-    x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != 16000:
-        x = resample(x, sr, 16000)
-    return np.clip(x, -1, 1).astype(np.float32)
+    from .augment import read_mono
+    return np.clip(read_mono(data, 16000), -1, 1)
 
 
 # ------------------------------------------------------------------------------------------------

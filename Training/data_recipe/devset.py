@@ -99,16 +99,12 @@ def _convert(src: Path, dst: Path, raw: bool = False) -> float:
     """Any input -> 16 kHz mono s16 WAV; returns the duration in seconds."""
     import numpy as np
     import soundfile as sf
-    from .augment import resample
+    from .augment import read_mono
     dst.parent.mkdir(parents=True, exist_ok=True)
     if raw:
         x = np.fromfile(src, dtype="<i2").astype(np.float32) / 32768.0
-        sr = 16000
     else:
-        x, sr = sf.read(str(src), dtype="float32", always_2d=True)
-        x = x.mean(axis=1)
-    if sr != 16000:
-        x = resample(x, sr, 16000)
+        x = read_mono(src, 16000)
     sf.write(str(dst), np.clip(x, -1, 1), 16000, subtype="PCM_16")
     return len(x) / 16000.0
 

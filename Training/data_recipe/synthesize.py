@@ -160,11 +160,8 @@ def trim_and_level(x, rng: random.Random):
 
 def _postprocess(raw_wav: Path, out: Path, rng: random.Random) -> float:
     import soundfile as sf
-    from .augment import resample
-    x, sr = sf.read(str(raw_wav), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != SR:
-        x = resample(x, sr, SR)
+    from .augment import read_mono
+    x = read_mono(raw_wav, SR)
     x = trim_and_level(x, rng)
     tmp = out.with_name(out.name + ".part")
     sf.write(str(tmp), x, SR, subtype="PCM_16", format="WAV")

@@ -176,6 +176,20 @@ def test_resample_and_speed():
     assert abs(len(y) - 16000 / 0.9) < 2 and abs(_peak_hz(y, 16000) - 396) < 3
 
 
+def test_read_mono_from_path_and_bytes(tmp_path):
+    # stereo at 8 kHz: left a 300 Hz tone, right silent -> mono is half the tone, at 16 kHz
+    left = _tone(0.5, sr=8000, f=300.0)
+    path = tmp_path / "st.wav"
+    sf.write(str(path), np.stack([left, np.zeros_like(left)], axis=1), 8000, subtype="FLOAT")
+    a = A.read_mono(path, 16000)
+    b = A.read_mono(path.read_bytes(), 16000)
+    assert a.dtype == np.float32 and len(a) == 8000 and np.array_equal(a, b)
+    assert abs(_peak_hz(a, 16000) - 300) < 3
+    assert abs(np.max(np.abs(a[1000:-1000])) - 0.5 * np.max(np.abs(left))) < 0.02
+    same = A.read_mono(path, 8000)        # no resampling at the file's own rate
+    assert np.allclose(same, left / 2, atol=1e-7)
+
+
 def test_pitch_and_stretch_keep_expected_lengths():
     x = _tone(0.5, f=440.0)
     y = A.pitch_shift(x, 2.0)
