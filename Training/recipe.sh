@@ -81,10 +81,12 @@ stage5=(--strides 3 1 --minutes "$MINUTES5" --warmup 50 --eval-minutes 25 --lr 8
 mkdir -p Resources/lm && cp Training/data/lm/lm3.arpa Resources/lm/en-3gram.arpa
 swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do
-  # beam settings tuned on held-out synthetic speech only (natural voices seen in training), in decoding.json
+  # beam settings (decoding.json) tuned on the selection sets only: held-out natural-voice sentences and the
+  # training part of the real words, at 16 kHz and through the telephone channel (never dev_real*)
   "$PY" Training/tools/tune_decoder.py --model "Resources/models/$name" --lm Resources/lm/en-3gram.arpa \
-        --manifest "$M/test_natural.jsonl" --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 --bonuses 1 2 3 4 5 \
-        --write-settings
+        --manifest "$M/test_natural.jsonl" --manifest "$M/train_real_words.jsonl" \
+        --telephone-manifest "$M/train_real_words.jsonl" \
+        --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 1.3 --bonuses 0 1 2 3 --write-settings
   "$PY" Training/evaluate.py --model "Resources/models/$name" \
         --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" \
         --manifest "$M/test_natural.jsonl" --manifest "$M/test_natural_unseen.jsonl" \

@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""Grid search of the beam decoder's language-model weight, word bonus and beam width.
+"""Grid search of the beam decoder's language-model weight, word bonus and beam width, on one or more sets.
 
     python Training/tools/tune_decoder.py --model Resources/models/NAME --lm Resources/lm/en-3gram.arpa \
-        --manifest Training/data/manifests/test_synthetic.jsonl [--json out.json] [--write-settings]
+        --manifest Training/data/manifests/test_natural.jsonl [--manifest M2 ...] [--telephone-manifest M3 ...] \
+        [--json out.json] [--write-settings]
 
 `--write-settings` stores the best setting in the model folder's `decoding.json` (the defaults that
 `ssmspeech transcribe/stream/bench` then use for that model; flags still override them).
 
-Tune on synthetic held-out speech only (never on the real development set, which is for evaluation).
-Each setting runs the release binary once over the whole manifest (`transcribe --format tsv`,
-one thread), so what is scored is exactly what a user gets with those flags.
+With one set the best setting is the one with the lowest WER (then CER). With several (each
+`--manifest`, and each `--telephone-manifest` through the telephone channel of `evaluate.py`, a set
+named `<manifest>_tel8k`), a setting's score is the mean over the sets of
+WER(setting) / lowest WER of any setting on that set (a lowest WER under 1 % counts as 1 %), so that a
+set with high error rates (isolated words) does not outweigh one with low rates (sentences); the lowest
+score wins.
+
+Tune on selection sets only: held-out synthetic speech and the training part of the real words
+(`train_real_words`), never on the evaluation sets (`dev_real`, `dev_real_words`).
+Each setting runs the release binary once over each set (`transcribe --format tsv`, one thread), so
+what is scored is exactly what a user gets with those flags.
 """
 from __future__ import annotations
 
@@ -18,20 +27,39 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from evaluate import default_binary, normalise, run_engine, score  # noqa: E402
+from evaluate import TELEPHONE_SUFFIX, default_binary, normalise, run_engine, score, telephone_wav  # noqa: E402
 from train import load_manifest  # noqa: E402
+
+
+def _fresh(path: Path) -> str:
+    """`path` with its folder made: each telephone copy keeps its source's file name, in a folder of its own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path.with_suffix(".wav"))
+
+
+def choose(results: list[dict], sets: list[str]) -> dict:
+    """The best beam setting of `results` (each with per-set scores in r["sets"][name]): lowest mean over
+    the sets of WER / the set's lowest WER, floored at 1 % (with one set: lowest WER, then CER)."""
+    beams = [r for r in results if r["decoder"] == "beam"]
+    best_wer = {n: min(r["sets"][n]["wer"] for r in beams) for n in sets}
+    for r in beams:
+        r["score"] = sum(r["sets"][n]["wer"] / max(best_wer[n], 0.01) for n in sets) / len(sets)
+    return min(beams, key=lambda r: (r["score"], sum(r["sets"][n]["cer"] for n in sets)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--lm", required=True)
-    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--manifest", action="append", default=[], help="a selection set (repeatable)")
+    ap.add_argument("--telephone-manifest", action="append", default=[],
+                    help="a selection set scored through the telephone channel (300-3400 Hz, 8 kHz mu-law; repeatable)")
     ap.add_argument("--binary", default="")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.3, 0.5, 0.8, 1.2])
     ap.add_argument("--bonuses", type=float, nargs="+", default=[0.0, 1.0, 2.0, 3.0])
@@ -41,35 +69,51 @@ def main() -> None:
     ap.add_argument("--json", default="")
     ap.add_argument("--write-settings", action="store_true", help="write the best setting to MODEL/decoding.json")
     args = ap.parse_args()
+    if not args.manifest and not args.telephone_manifest:
+        ap.error("give at least one --manifest or --telephone-manifest")
     binary = args.binary or default_binary()
-    items = load_manifest(args.manifest)
-    refs = [normalise(it["text"]) for it in items]
-    results = []
-    hyps, _ = run_engine(binary, args.model, items, ["--decoder", "greedy"])
-    results.append({"decoder": "greedy", **score(list(zip(refs, map(normalise, hyps))))})
-    print(json.dumps(results[-1]), flush=True)
-    for beam, unk, w, b in itertools.product(args.beams, args.unknown_log10, args.weights, args.bonuses):
-        extra = ["--decoder", "beam", "--lm", args.lm, "--beam", str(beam), "--lm-weight", str(w), "--word-bonus", str(b),
-                 f"--unknown-word-log10={unk}"]
-        hyps, wall = run_engine(binary, args.model, items, extra)
-        r = {"decoder": "beam", "beam": beam, "unknown_log10": unk, "lm_weight": w, "word_bonus": b, **score(list(zip(refs, map(normalise, hyps))))}
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    best = min((r for r in results if r["decoder"] == "beam"), key=lambda r: (r["wer"], r["cer"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        sets: dict[str, list[dict]] = {}
+        for m in args.manifest:
+            sets[Path(m).stem] = load_manifest(m)
+        for m in args.telephone_manifest:
+            items = load_manifest(m)
+            name = Path(m).stem + TELEPHONE_SUFFIX
+            sets[name] = [it | {"audio": telephone_wav(it["audio"], _fresh(Path(tmp) / name / str(i) / Path(it["audio"]).name))}
+                          for i, it in enumerate(items)]
+        refs = {n: [normalise(it["text"]) for it in items] for n, items in sets.items()}
+
+        def run(extra: list[str]) -> dict:
+            out = {}
+            for n, items in sets.items():
+                hyps, _ = run_engine(binary, args.model, items, extra)
+                out[n] = score(list(zip(refs[n], map(normalise, hyps))))
+            return out
+
+        results = [{"decoder": "greedy", "sets": run(["--decoder", "greedy"])}]
+        print(json.dumps(results[-1]), flush=True)
+        for beam, unk, w, b in itertools.product(args.beams, args.unknown_log10, args.weights, args.bonuses):
+            extra = ["--decoder", "beam", "--lm", args.lm, "--beam", str(beam), "--lm-weight", str(w),
+                     "--word-bonus", str(b), f"--unknown-word-log10={unk}"]
+            results.append({"decoder": "beam", "beam": beam, "unknown_log10": unk, "lm_weight": w,
+                            "word_bonus": b, "sets": run(extra)})
+            print(json.dumps(results[-1]), flush=True)
+    best = choose(results, list(sets))
     print("best:", json.dumps(best))
     if args.write_settings:
         model_dir = Path(args.model).resolve()
+        on = ", ".join(f"{n} WER {best['sets'][n]['wer']:.3f} CER {best['sets'][n]['cer']:.3f} "
+                       f"(greedy WER {results[0]['sets'][n]['wer']:.3f})" for n in sets)
         settings = {"lm": os.path.relpath(Path(args.lm).resolve(), model_dir), "beam": best["beam"],
                     "lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"],
                     "unknown_word_log10": best["unknown_log10"],
-                    "tuned_on": f"{Path(args.manifest).name}: WER {best['wer']:.3f}, CER {best['cer']:.3f} "
-                                f"(greedy WER {results[0]['wer']:.3f}) by Training/tools/tune_decoder.py"}
+                    "tuned_on": f"{on} by Training/tools/tune_decoder.py"}
         (model_dir / "decoding.json").write_text(json.dumps(settings, indent=1) + "\n")
         print("wrote", model_dir / "decoding.json")
     if args.json:
-        Path(args.json).write_text(json.dumps({"manifest": args.manifest, "model": args.model, "lm": args.lm,
-                                               "results": results, "best": best}, indent=1))
-
+        Path(args.json).write_text(json.dumps({"manifests": args.manifest, "telephone_manifests": args.telephone_manifest,
+                                               "sets": list(sets), "model": args.model,
+                                               "lm": args.lm, "results": results, "best": best}, indent=1))
 
 if __name__ == "__main__":
     main()
