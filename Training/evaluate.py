@@ -102,6 +102,16 @@ def telephone_wav(src: str, dst: str) -> str:
     return dst
 
 
+def telephone_copies(items: list[dict], folder: Path) -> list[dict]:
+    """`items` with each "audio" replaced by its telephone_wav copy, written to folder/<i>/<source name>.wav
+    (the source's file name is kept, so a transcript line still shows which file it was)."""
+    out = []
+    for i, it in enumerate(items):
+        (folder / str(i)).mkdir(parents=True, exist_ok=True)
+        out.append(it | {"audio": telephone_wav(it["audio"], str((folder / str(i) / Path(it["audio"]).name).with_suffix(".wav")))})
+    return out
+
+
 def run_pocketsphinx(items: list[dict]) -> tuple[list[str], float]:
     hyps, wall = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +219,7 @@ def main() -> None:
         results[name] = evaluate(name, items, args, binary)
         if args.telephone:
             with tempfile.TemporaryDirectory() as tmp:
-                tel = [it | {"audio": telephone_wav(it["audio"], os.path.join(tmp, f"{i}.wav"))} for i, it in enumerate(items)]
+                tel = telephone_copies(items, Path(tmp))
                 results[name + TELEPHONE_SUFFIX] = evaluate(name + TELEPHONE_SUFFIX, tel, args, binary)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

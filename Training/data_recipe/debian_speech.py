@@ -293,8 +293,8 @@ def speaker_of(rel: str) -> str:
     return named[-1] if named else "-"
 
 
-def decode16k(data: bytes):
-    """Audio file bytes -> 16 kHz mono float32 in [-1, 1]."""
+def decode16k(data):
+    """An audio file (its bytes or its path) -> 16 kHz mono float32 in [-1, 1]."""
     import numpy as np
     from .augment import read_mono
     return np.clip(read_mono(data, 16000), -1, 1)
@@ -547,7 +547,7 @@ def check_labels(manifest: Path, log=print) -> dict:
     rows = read_manifest(manifest)
     kept, all_pairs = [], []
     for row in rows:
-        x = decode16k(Path(row["audio_filepath"]).read_bytes())
+        x = decode16k(row["audio_filepath"])
         segs = whisper_segments(model, x)
         text, _ = judge(segs, len(x) / 16000, None, _whisper_text)
         hyp = _whisper_text(" ".join(g.text for g in segs))

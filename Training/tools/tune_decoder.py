@@ -33,14 +33,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from evaluate import TELEPHONE_SUFFIX, default_binary, normalise, run_engine, score, telephone_wav  # noqa: E402
+from evaluate import TELEPHONE_SUFFIX, default_binary, normalise, run_engine, score, telephone_copies  # noqa: E402
 from train import load_manifest  # noqa: E402
-
-
-def _fresh(path: Path) -> str:
-    """`path` with its folder made: each telephone copy keeps its source's file name, in a folder of its own."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path.with_suffix(".wav"))
 
 
 def choose(results: list[dict], sets: list[str]) -> dict:
@@ -77,10 +71,8 @@ def main() -> None:
         for m in args.manifest:
             sets[Path(m).stem] = load_manifest(m)
         for m in args.telephone_manifest:
-            items = load_manifest(m)
             name = Path(m).stem + TELEPHONE_SUFFIX
-            sets[name] = [it | {"audio": telephone_wav(it["audio"], _fresh(Path(tmp) / name / str(i) / Path(it["audio"]).name))}
-                          for i, it in enumerate(items)]
+            sets[name] = telephone_copies(load_manifest(m), Path(tmp) / name)
         refs = {n: [normalise(it["text"]) for it in items] for n, items in sets.items()}
 
         def run(extra: list[str]) -> dict:
