@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,13 +113,16 @@ def telephone_copies(items: list[dict], folder: Path) -> list[dict]:
     return out
 
 
+POCKETSPHINX = "pocketsphinx_continuous"  # Debian pocketsphinx (with pocketsphinx-en-us)
+
+
 def run_pocketsphinx(items: list[dict]) -> tuple[list[str], float]:
     hyps, wall = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i, it in enumerate(items):
             wav = to_wav16k(it["audio"], os.path.join(tmp, f"{i}.wav"))
             t0 = time.time()
-            out = subprocess.run(["pocketsphinx_continuous", "-infile", wav, "-logfn", "/dev/null"],
+            out = subprocess.run([POCKETSPHINX, "-infile", wav, "-logfn", "/dev/null"],
                                  capture_output=True, text=True)
             wall += time.time() - t0
             hyps.append(" ".join(out.stdout.split()))
@@ -209,6 +213,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="first N utterances of each manifest")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    if args.pocketsphinx and shutil.which(POCKETSPHINX) is None:
+        # checked before any work, so that a long run does not end in a traceback half-way
+        ap.error(f"--pocketsphinx needs `{POCKETSPHINX}`: apt-get install pocketsphinx pocketsphinx-en-us")
     binary = args.binary or default_binary()
     results = {}
     for m in args.manifest:

@@ -1,5 +1,6 @@
 """Tests of Training/evaluate.py helpers: Whisper text normalisation and the telephone channel."""
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -61,3 +62,16 @@ def test_telephone_wav_is_8k_mulaw_same_length_and_band_limited(tmp_path):
     info16 = sf.info(up)
     assert info16.samplerate == 16000 and info16.subtype == "PCM_16"
     assert abs(info16.frames - 16000) <= 32
+
+
+def test_missing_pocketsphinx_is_a_clear_error_before_any_work(tmp_path, monkeypatch, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio_filepath": "/nonexistent.wav", "text": "x", "duration": 1.0}\n')
+    monkeypatch.setattr(E, "POCKETSPHINX", "pocketsphinx_continuous_not_installed")
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", "--model", str(tmp_path), "--binary", "/bin/false",
+                                      "--manifest", str(manifest), "--pocketsphinx"])
+    with pytest.raises(SystemExit) as e:
+        E.main()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "pocketsphinx_continuous_not_installed" in err and "apt-get install pocketsphinx" in err

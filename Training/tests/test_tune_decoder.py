@@ -43,11 +43,13 @@ def test_choose_one_set_is_lowest_wer_then_cer():
 FAKE = r'''#!{python}
 # Stand-in for `ssmspeech transcribe --format tsv`: a file named "go-left.wav" holds the words "go left".
 # Word bonus 0 drops the last word of multi-word files; bonus >= 1 says single words twice; LM weight
-# above 0.7 garbles the first word of 8 kHz (telephone) files.
+# above 0.7 garbles the first word of 8 kHz (telephone) files; a language model whose file name holds
+# "worse" replaces the last word of every file by "x".
 import sys, soundfile
 args = sys.argv[1:]
 opt = lambda k, d: float(args[args.index(k) + 1]) if k in args else d
 bonus, weight = opt("--word-bonus", 0.0), opt("--lm-weight", 0.0)
+worse = "--lm" in args and "worse" in args[args.index("--lm") + 1]
 for f in [a for a in args if a.endswith(".wav")]:
     words = f.rsplit("/", 1)[-1][:-4].split("-")
     if "--decoder" in args and args[args.index("--decoder") + 1] == "greedy":
@@ -58,6 +60,8 @@ for f in [a for a in args if a.endswith(".wav")]:
         words = words * 2
     if weight > 0.7 and soundfile.info(f).samplerate == 8000:
         words = ["x"] + words[1:]
+    if worse:
+        words = words[:-1] + ["x"]
     print(f + "\t" + " ".join(words))
 '''
 
@@ -83,8 +87,10 @@ def test_grid_over_sets_and_telephone_writes_the_chosen_setting(tmp_path, monkey
     model = tmp_path / "model"
     model.mkdir()
     (tmp_path / "lm.arpa").write_text("")
+    (tmp_path / "worse.arpa").write_text("")
     out = tmp_path / "grid.json"
-    monkeypatch.setattr(sys, "argv", ["tune_decoder.py", "--model", str(model), "--lm", str(tmp_path / "lm.arpa"),
+    monkeypatch.setattr(sys, "argv", ["tune_decoder.py", "--model", str(model), "--lm", str(tmp_path / "worse.arpa"),
+                                      "--lm", str(tmp_path / "lm.arpa"),
                                       "--binary", str(fake), "--manifest", str(manifests[0]),
                                       "--manifest", str(manifests[1]), "--telephone-manifest", str(manifests[0]),
                                       "--telephone-manifest", str(manifests[1]), "--beams", "8",
@@ -93,7 +99,13 @@ def test_grid_over_sets_and_telephone_writes_the_chosen_setting(tmp_path, monkey
     T.main()
     grid = json.loads(out.read_text())
     assert grid["sets"] == ["sentences", "words", "sentences_tel8k", "words_tel8k"]
-    by = {(r["lm_weight"], r["word_bonus"]): r["sets"] for r in grid["results"] if r["decoder"] == "beam"}
+    beams = [r for r in grid["results"] if r["decoder"] == "beam"]
+    assert len(beams) == 2 * 2 * 2  # two LMs x two weights x two bonuses
+    by = {(r["lm_weight"], r["word_bonus"]): r["sets"] for r in beams if r["lm"].endswith("/lm.arpa")}
+    worse = {(r["lm_weight"], r["word_bonus"]): r["sets"] for r in beams if r["lm"].endswith("/worse.arpa")}
+    # the other language model reached the binary: the last word of every file is wrong
+    assert worse[(0.5, 1)]["sentences"]["wer"] == pytest.approx(0.2)
+    assert worse[(0.5, 0)]["words"]["wer"] == pytest.approx(1.0) and by[(0.5, 0)]["words"]["wer"] == 0.0
     # bonus 0: one deletion per sentence (2 of 10 words); bonus 1: one insertion per word (3 of 3)
     assert by[(0.5, 0)]["sentences"]["wer"] == pytest.approx(0.2)
     assert by[(0.5, 1)]["words"]["wer"] == pytest.approx(1.0)
@@ -104,7 +116,7 @@ def test_grid_over_sets_and_telephone_writes_the_chosen_setting(tmp_path, monkey
     # every set has a perfect setting, so each set's best counts as 1 %: deleting 2 of 10 words (20x on
     # both sentence sets) costs less than inserting a word after each of 3 single words (100x twice)
     best = grid["best"]
-    assert (best["lm_weight"], best["word_bonus"]) == (0.5, 0)
+    assert (best["lm_weight"], best["word_bonus"]) == (0.5, 0) and best["lm"].endswith("/lm.arpa")
     assert best["score"] == pytest.approx((20 + 20 + 0 + 0) / 4)
     settings = json.loads((model / "decoding.json").read_text())
     assert settings["beam"] == 8 and settings["lm_weight"] == best["lm_weight"]

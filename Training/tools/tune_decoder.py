@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Grid search of the beam decoder's language-model weight, word bonus and beam width, on one or more sets.
+"""Grid search of the beam decoder's language model, LM weight, word bonus and beam width, on one or more sets.
 
     python Training/tools/tune_decoder.py --model Resources/models/NAME --lm Resources/lm/en-3gram.arpa \
         --manifest Training/data/manifests/test_natural.jsonl [--manifest M2 ...] [--telephone-manifest M3 ...] \
         [--json out.json] [--write-settings]
 
-`--write-settings` stores the best setting in the model folder's `decoding.json` (the defaults that
-`ssmspeech transcribe/stream/bench` then use for that model; flags still override them).
+`--lm` may be repeated: each language model is one more dimension of the grid (every LM with every
+weight, bonus and beam), and the rule below chooses among all of them at once.
+
+`--write-settings` stores the best setting, its LM included, in the model folder's `decoding.json` (the
+defaults that `ssmspeech transcribe/stream/bench` then use for that model; flags still override them).
 
 With one set the best setting is the one with the lowest WER (then CER). With several (each
 `--manifest`, and each `--telephone-manifest` through the telephone channel of `evaluate.py`, a set
@@ -50,7 +53,8 @@ def choose(results: list[dict], sets: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--lm", required=True)
+    ap.add_argument("--lm", action="append", required=True,
+                    help="ARPA language model (repeatable: each is compared with the others on the same grid)")
     ap.add_argument("--manifest", action="append", default=[], help="a selection set (repeatable)")
     ap.add_argument("--telephone-manifest", action="append", default=[],
                     help="a selection set scored through the telephone channel (300-3400 Hz, 8 kHz mu-law; repeatable)")
@@ -84,10 +88,11 @@ def main() -> None:
 
         results = [{"decoder": "greedy", "sets": run(["--decoder", "greedy"])}]
         print(json.dumps(results[-1]), flush=True)
-        for beam, unk, w, b in itertools.product(args.beams, args.unknown_log10, args.weights, args.bonuses):
-            extra = ["--decoder", "beam", "--lm", args.lm, "--beam", str(beam), "--lm-weight", str(w),
+        for lm, beam, unk, w, b in itertools.product(args.lm, args.beams, args.unknown_log10, args.weights,
+                                                     args.bonuses):
+            extra = ["--decoder", "beam", "--lm", lm, "--beam", str(beam), "--lm-weight", str(w),
                      "--word-bonus", str(b), f"--unknown-word-log10={unk}"]
-            results.append({"decoder": "beam", "beam": beam, "unknown_log10": unk, "lm_weight": w,
+            results.append({"decoder": "beam", "lm": lm, "beam": beam, "unknown_log10": unk, "lm_weight": w,
                             "word_bonus": b, "sets": run(extra)})
             print(json.dumps(results[-1]), flush=True)
     best = choose(results, list(sets))
@@ -96,7 +101,7 @@ def main() -> None:
         model_dir = Path(args.model).resolve()
         on = ", ".join(f"{n} WER {best['sets'][n]['wer']:.3f} CER {best['sets'][n]['cer']:.3f} "
                        f"(greedy WER {results[0]['sets'][n]['wer']:.3f})" for n in sets)
-        settings = {"lm": os.path.relpath(Path(args.lm).resolve(), model_dir), "beam": best["beam"],
+        settings = {"lm": os.path.relpath(Path(best["lm"]).resolve(), model_dir), "beam": best["beam"],
                     "lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"],
                     "unknown_word_log10": best["unknown_log10"],
                     "tuned_on": f"{on} by Training/tools/tune_decoder.py"}
@@ -105,7 +110,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"manifests": args.manifest, "telephone_manifests": args.telephone_manifest,
                                                "sets": list(sets), "model": args.model,
-                                               "lm": args.lm, "results": results, "best": best}, indent=1))
+                                               "lms": args.lm, "results": results, "best": best}, indent=1))
 
 if __name__ == "__main__":
     main()
