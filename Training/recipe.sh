@@ -107,12 +107,14 @@ debian_x10=(); for _ in $(seq 10); do debian_x10+=(--train "$M/train_debian_spee
 mkdir -p Resources/lm && cp Training/data/lm/lm3.arpa Resources/lm/en-3gram.arpa
 swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do
-  # beam settings (decoding.json) tuned on the selection sets only: held-out natural-voice sentences and the
+  # beam settings (decoding.json: beam, LM weight, word bonus) tuned on the selection sets only: held-out natural-voice sentences and the
   # training part of the real words, at 16 kHz and through the telephone channel (never dev_real*)
   "$PY" Training/tools/tune_decoder.py --model "Resources/models/$name" --lm Resources/lm/en-3gram.arpa \
         --manifest "$M/test_natural.jsonl" --manifest "$M/train_real_words.jsonl" \
         --telephone-manifest "$M/train_real_words.jsonl" \
-        --beams 32 --unknown-log10 -10 --weights 0.5 0.8 1.0 1.3 --bonuses 0 1 2 3 --write-settings
+        --beams 32 64 128 --unknown-log10 -10 --weights 0.5 0.8 1.0 1.3 --bonuses 0 1 2 3 --write-settings
+  # a wider beam costs compute and partial latency: check `ssmspeech bench --chunk-ms 40` keeps RTF <= 0.02
+  # (Training/README.md, step 10; beam 128 measured 0.016 on an idle machine)
   "$PY" Training/evaluate.py --model "Resources/models/$name" \
         --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" \
         --manifest "$M/test_natural.jsonl" --manifest "$M/test_natural_unseen.jsonl" \
