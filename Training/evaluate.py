@@ -125,6 +125,9 @@ def run_pocketsphinx(items: list[dict]) -> tuple[list[str], float]:
             out = subprocess.run([POCKETSPHINX, "-infile", wav, "-logfn", "/dev/null"],
                                  capture_output=True, text=True)
             wall += time.time() - t0
+            if out.returncode != 0:  # e.g. no acoustic model (pocketsphinx-en-us): not an empty transcript
+                raise RuntimeError(f"{POCKETSPHINX} failed (exit {out.returncode}) on {it['audio']}: "
+                                   f"{out.stderr.strip()[-500:] or 'no message'}")
             hyps.append(" ".join(out.stdout.split()))
     return hyps, wall
 

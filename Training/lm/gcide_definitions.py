@@ -9,14 +9,16 @@
 The recipe's text corpus (``Training/data_recipe/text_corpus.py``) takes only GCIDE's literary
 citations; this takes the definitions around them (about 2.7 M words, twice the corpus), for
 language models only, never for synthesis.  Tried in session 14 and **not chosen**: on the selection
-sets the extended LM scored worse than the shipped one (Training/README.md, "Decoding, session 14").
-It is kept so that the comparison can be repeated.
+sets the extended LM scored worse than the shipped one (Training/README.md, step 10; that comparison
+ran with a first version of this file that cut each usage note to its first line).  It is kept so that
+the comparison can be repeated.
 
 What a definition is here: each paragraph of an entry (lines between blank lines or ``[1913 Webster]``
 -style source tags), without the headword line's head (``Word \\Pro*nun"ci*a`tion\\, n.``), bracketed
 spans (etymologies, sources), ``{}`` cross-reference braces, ``--Author.`` tags, sense numbers
 (``1.``, ``(a)``) and the citation lines (indented nine spaces or more, which ``text_corpus`` reads).
-``Syn:`` paragraphs (lists of synonyms) are dropped.  Sentences are split and normalised with the
+``Syn:`` paragraphs (lists of synonyms) are dropped; ``Note:`` paragraphs (usage notes, which go on at
+the citations' indent) are kept whole, without the word "Note".  Field labels such as ``(Bot.)`` go.  Sentences are split and normalised with the
 corpus's own ``normalize`` rules (3-60 words), deduplicated, and dropped when they equal or share a
 6-gram with a development transcript (``devset.dev_texts``) or with a line of ``--exclude`` (the
 held-out test sentences, whose scores would otherwise flatter this LM).
@@ -39,9 +41,13 @@ CITATION_INDENT = " " * 9
 # "Coagulate \Co*ag"u*late\, v. t. " -> ""
 _HEAD = re.compile(r"^[^\\]*\\[^\\]*\\,?\s*(?:(?:[a-z]{1,6}\.\s*)+)?")
 _SOURCE_TAG = re.compile(r"\[[^\]]*\]")
-_AUTHOR = re.compile(r"--\s*[A-Z][\w.\s]{0,25}?\.(?=\s|$)")
-_SENSE_START = re.compile(r"^\s*(?:\d+\.|\([a-z]\))\s*")
-_SENSE_INSIDE = re.compile(r"\s(?:\d+\.|\([a-z]\))\s")
+# "--Shak.", "--Sir W. Scott." (up to three words before the last, which ends with a period)
+_AUTHOR = re.compile(r"--\s*(?:[A-Z][\w']*\.?\s+){0,3}[A-Z][\w']*\.")
+# field labels such as "(Bot.)", "(Physiol. Chem.)"
+_LABEL = re.compile(r"\((?:[A-Z][a-z]*\.\s*)+\)")
+# sense numbers "1." … "99." and "(a)"; four-digit years stay
+_SENSE_START = re.compile(r"^\s*(?:\d{1,2}\.|\([a-z]\))\s*")
+_SENSE_INSIDE = re.compile(r"\s(?:\d{1,2}\.|\([a-z]\))\s")
 
 
 def paragraphs(lines):
@@ -52,6 +58,8 @@ def paragraphs(lines):
         line = line.rstrip("\n")
         if not line.strip() or line.startswith(CITATION_INDENT) or _SOURCE_TAG.fullmatch(line.strip()):
             if line.startswith(CITATION_INDENT) and line.strip():
+                if par and par[0].startswith("Note:") and not _SOURCE_TAG.fullmatch(line.strip()):
+                    par.append(line.strip())  # a usage note goes on at the citations' indent
                 continue  # a citation line inside a paragraph: skipped, the paragraph goes on
             if par:
                 yield head, " ".join(par)
@@ -71,11 +79,14 @@ def clean(head: bool, text: str) -> str:
     """A paragraph without its markup (see the module docstring); "" for a synonym list."""
     if text.startswith("Syn:"):
         return ""
+    if text.startswith("Note:"):
+        text = text[len("Note:"):]
     if head:
         text = _HEAD.sub("", text)
     for _ in range(2):  # one level of nesting, as in "[L. coagulatus, p. p. of [=c]oagulare]"
         text = re.sub(r"\[[^\[\]]*\]", "", text)
     text = _AUTHOR.sub("", text)
+    text = _LABEL.sub("", text)
     text = re.sub(r"[{}]", "", text)
     text = _SENSE_START.sub("", text)
     text = _SENSE_INSIDE.sub(" ", text)

@@ -75,3 +75,14 @@ def test_missing_pocketsphinx_is_a_clear_error_before_any_work(tmp_path, monkeyp
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "pocketsphinx_continuous_not_installed" in err and "apt-get install pocketsphinx" in err
+
+
+def test_a_failing_pocketsphinx_is_an_error_not_an_empty_transcript(tmp_path, monkeypatch):
+    fake = tmp_path / "ps"
+    fake.write_text("#!/bin/sh\necho 'ERROR: acoustic model not found' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    wav = tmp_path / "a.wav"
+    sf.write(str(wav), np.zeros(16000, dtype=np.float32), 16000)
+    monkeypatch.setattr(E, "POCKETSPHINX", str(fake))
+    with pytest.raises(RuntimeError, match="exit 1.*a.wav.*acoustic model not found"):
+        E.run_pocketsphinx([{"audio": str(wav), "text": "x"}])

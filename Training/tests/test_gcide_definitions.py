@@ -17,6 +17,10 @@ Coagulate \\Co*ag"u*late\\, v. i.
    Syn: To thicken; concrete; curdle; clot; congeal.
         [1913 Webster]
 
+   Note: Coagulate is much used of blood, (Physiol. Chem.) as in
+         the laboratory. --Sir W. Scott. It dates from 1850. Rare.
+         [1913 Webster]
+
 Coagulation \\Co*ag`u*la"tion\\, n. [L. coagulatio.]
    1. The change from a liquid to a thickened state.
          The milk was turned by the cold night air. --Shak.
@@ -27,7 +31,7 @@ Coagulation \\Co*ag`u*la"tion\\, n. [L. coagulatio.]
 
 def test_paragraphs_skip_citations_and_end_at_source_tags():
     pars = list(G.paragraphs(TINY.splitlines(keepends=True)))
-    assert [h for h, _ in pars] == [True, True, False, True]
+    assert [h for h, _ in pars] == [True, True, False, False, True]
     assert not any("night air" in t for _, t in pars)  # the citation (nine spaces) is text_corpus's
     assert pars[2][1].startswith("Syn:")
 
@@ -38,7 +42,9 @@ def test_clean_removes_heads_brackets_authors_and_sense_numbers():
     assert texts[0] == "To cause a liquid to change into a curdlike state; as, rennet coagulates milk."
     assert texts[1] == "To undergo coagulation."
     assert texts[2] == ""  # synonyms
-    assert texts[3] == ("The change from a liquid to a thickened state. "
+    # a usage note is whole (its second line is at the citations' indent); author tag, label go, the year stays
+    assert texts[3] == "Coagulate is much used of blood, as in the laboratory. It dates from 1850. Rare."
+    assert texts[4] == ("The change from a liquid to a thickened state. "
                         "The thing formed by coagulating; a coagulum.")
 
 
@@ -47,6 +53,8 @@ def test_sentences_are_normalised_deduplicated_and_filtered(tmp_path):
     got = G.definition_sentences(lines, exclude=["the thing formed by coagulating a coagulum today"])
     assert got == ["to cause a liquid to change into a curdlike state as rennet coagulates milk",
                    "to undergo coagulation",
+                   "coagulate is much used of blood as in the laboratory",
+                   "it dates from eighteen fifty",
                    "the change from a liquid to a thickened state"]
     # the command writes the same, one sentence a line
     src = tmp_path / "gcide.txt"

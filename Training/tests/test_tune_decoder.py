@@ -40,6 +40,26 @@ def test_choose_one_set_is_lowest_wer_then_cer():
     assert T.choose([a, b, c], ["s"])["lm_weight"] == 0.2
 
 
+def test_tie_margin_prefers_the_narrower_beam_then_the_smaller_lm(tmp_path):
+    small, big = tmp_path / "small.arpa", tmp_path / "big.arpa"
+    small.write_text("x" * 10)
+    big.write_text("x" * 1000)
+
+    def row(beam, lm, wer):
+        return {"decoder": "beam", "beam": beam, "lm": str(lm), "lm_weight": 0.8,
+                "sets": {"s": {"wer": wer, "cer": wer / 2}}}
+
+    rows = [row(128, small, 0.500), row(32, big, 0.502), row(32, small, 0.503), row(32, small, 0.600)]
+    # no margin: the lowest score, whatever it costs
+    assert T.choose(rows, ["s"])["beam"] == 128
+    # scores 1.0, 1.004, 1.006, 1.2: within 0.01 the narrow beam wins, and of its two the smaller file
+    best = T.choose(rows, ["s"], tie_margin=0.01)
+    assert (best["beam"], best["lm"], best["sets"]["s"]["wer"]) == (32, str(small), 0.503)
+    # a margin that leaves only the first two: the narrow beam with the big file
+    best = T.choose(rows, ["s"], tie_margin=0.005)
+    assert (best["beam"], best["lm"]) == (32, str(big))
+
+
 FAKE = r'''#!{python}
 # Stand-in for `ssmspeech transcribe --format tsv`: a file named "go-left.wav" holds the words "go left".
 # Word bonus 0 drops the last word of multi-word files; bonus >= 1 says single words twice; LM weight

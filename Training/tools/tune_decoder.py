@@ -6,7 +6,9 @@
         [--json out.json] [--write-settings]
 
 `--lm` may be repeated: each language model is one more dimension of the grid (every LM with every
-weight, bonus and beam), and the rule below chooses among all of them at once.
+weight, bonus and beam), and the rule below chooses among all of them at once. A path written to
+`decoding.json` is kept relative to the model folder, so choose among LMs that ship (under
+Resources/lm) when using `--write-settings`.
 
 `--write-settings` stores the best setting, its LM included, in the model folder's `decoding.json` (the
 defaults that `ssmspeech transcribe/stream/bench` then use for that model; flags still override them).
@@ -16,7 +18,8 @@ With one set the best setting is the one with the lowest WER (then CER). With se
 named `<manifest>_tel8k`), a setting's score is the mean over the sets of
 WER(setting) / lowest WER of any setting on that set (a lowest WER under 1 % counts as 1 %), so that a
 set with high error rates (isolated words) does not outweigh one with low rates (sentences); the lowest
-score wins.
+score wins. `--tie-margin M` makes every setting within M of the lowest score a tie, won by the
+cheapest: the narrowest beam, then the smallest LM file (a wider beam costs compute and partial latency).
 
 Tune on selection sets only: held-out synthetic speech and the training part of the real words
 (`train_real_words`), never on the evaluation sets (`dev_real`, `dev_real_words`).
@@ -40,14 +43,28 @@ from evaluate import TELEPHONE_SUFFIX, default_binary, normalise, run_engine, sc
 from train import load_manifest  # noqa: E402
 
 
-def choose(results: list[dict], sets: list[str]) -> dict:
+def choose(results: list[dict], sets: list[str], tie_margin: float = 0.0) -> dict:
     """The best beam setting of `results` (each with per-set scores in r["sets"][name]): lowest mean over
-    the sets of WER / the set's lowest WER, floored at 1 % (with one set: lowest WER, then CER)."""
+    the sets of WER / the set's lowest WER, floored at 1 % (with one set: lowest WER, then CER).
+
+    With `tie_margin` > 0, every setting whose score is within `tie_margin` of the lowest counts as
+    tied, and the cheapest of them wins: the narrowest beam, then the smallest LM file (rows carry
+    "beam" and "lm", a path), then the lowest score."""
     beams = [r for r in results if r["decoder"] == "beam"]
     best_wer = {n: min(r["sets"][n]["wer"] for r in beams) for n in sets}
     for r in beams:
         r["score"] = sum(r["sets"][n]["wer"] / max(best_wer[n], 0.01) for n in sets) / len(sets)
-    return min(beams, key=lambda r: (r["score"], sum(r["sets"][n]["cer"] for n in sets)))
+    rank = lambda r: (r["score"], sum(r["sets"][n]["cer"] for n in sets))  # noqa: E731
+    best = min(beams, key=rank)
+    if tie_margin <= 0:
+        return best
+    tied = [r for r in beams if r["score"] <= best["score"] + tie_margin]
+
+    def lm_size(r):
+        lm = r.get("lm")
+        return os.path.getsize(lm) if lm and os.path.exists(lm) else 0
+
+    return min(tied, key=lambda r: (r.get("beam", 0), lm_size(r), rank(r)))
 
 
 def main() -> None:
@@ -64,6 +81,9 @@ def main() -> None:
     ap.add_argument("--beams", type=int, nargs="+", default=[16])
     ap.add_argument("--unknown-log10", type=float, nargs="+", default=[-10.0],
                     help="log10 probability of out-of-vocabulary words (--unknown-word-log10)")
+    ap.add_argument("--tie-margin", type=float, default=0.0,
+                    help="settings scoring within this of the best count as tied; the narrowest beam, then the "
+                         "smallest LM file, wins among them (default 0: the lowest score wins)")
     ap.add_argument("--json", default="")
     ap.add_argument("--write-settings", action="store_true", help="write the best setting to MODEL/decoding.json")
     args = ap.parse_args()
@@ -95,16 +115,20 @@ def main() -> None:
             results.append({"decoder": "beam", "lm": lm, "beam": beam, "unknown_log10": unk, "lm_weight": w,
                             "word_bonus": b, "sets": run(extra)})
             print(json.dumps(results[-1]), flush=True)
-    best = choose(results, list(sets))
+    best = choose(results, list(sets), args.tie_margin)
     print("best:", json.dumps(best))
     if args.write_settings:
         model_dir = Path(args.model).resolve()
+        if not Path(best["lm"]).resolve().is_relative_to(model_dir.parent.parent):
+            print(f"warning: the chosen LM {best['lm']} lies outside {model_dir.parent.parent}; "
+                  "decoding.json will point at a file that does not ship with the model", file=sys.stderr)
         on = ", ".join(f"{n} WER {best['sets'][n]['wer']:.3f} CER {best['sets'][n]['cer']:.3f} "
                        f"(greedy WER {results[0]['sets'][n]['wer']:.3f})" for n in sets)
         settings = {"lm": os.path.relpath(Path(best["lm"]).resolve(), model_dir), "beam": best["beam"],
                     "lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"],
                     "unknown_word_log10": best["unknown_log10"],
-                    "tuned_on": f"{on} by Training/tools/tune_decoder.py"}
+                    "tuned_on": f"{on} by Training/tools/tune_decoder.py (beams {' '.join(map(str, args.beams))}; "
+                                f"{len(args.lm)} LM(s); tie margin {args.tie_margin})"}
         (model_dir / "decoding.json").write_text(json.dumps(settings, indent=1) + "\n")
         print("wrote", model_dir / "decoding.json")
     if args.json:
