@@ -18,8 +18,8 @@ What a definition is here: each paragraph of an entry (lines between blank lines
 spans (etymologies, sources), ``{}`` cross-reference braces, ``--Author.`` tags, sense numbers
 (``1.``, ``(a)``) and the citation lines (indented nine spaces or more, which ``text_corpus`` reads).
 ``Syn:`` paragraphs (lists of synonyms) are dropped; ``Note:`` paragraphs (usage notes, which go on at
-the citations' indent) are kept whole, without the word "Note".  Field labels such as ``(Bot.)`` go.  Sentences are split and normalised with the
-corpus's own ``normalize`` rules (3-60 words), deduplicated, and dropped when they equal or share a
+the citations' indent) are kept whole, without the word "Note".  Field labels such as ``(Bot.)`` go.
+Sentences are split and normalised with the corpus's own ``normalize`` rules (3-60 words), deduplicated, and dropped when they equal or share a
 6-gram with a development transcript (``devset.dev_texts``) or with a line of ``--exclude`` (the
 held-out test sentences, whose scores would otherwise flatter this LM).
 """
@@ -102,7 +102,7 @@ def definition_sentences(lines, exclude=()) -> list[str]:
     out = []
     for head, text in paragraphs(lines):
         text = clean(head, text)
-        if len(text.split()) < 3:
+        if len(text.split()) < 3:  # before normalisation: short paragraphs (labels, "See X.") go whole
             continue
         for sent in split_sentences(text):
             r = spoken_and_transcript(sent, 3, 60)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     if not a.gcide.exists():
         ap.error(f"{a.gcide} not found (Debian package dict-gcide)")
     exclude = [ln.strip() for p in a.exclude for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    opener = gzip.open if a.gcide.suffix == ".dz" or a.gcide.suffix == ".gz" else open
+    opener = gzip.open if a.gcide.suffix in (".dz", ".gz") else open
     with opener(a.gcide, "rt", encoding="utf-8", errors="replace") as fh:
         sents = definition_sentences(fh, exclude)
     a.out.parent.mkdir(parents=True, exist_ok=True)
