@@ -64,6 +64,20 @@ def test_telephone_wav_is_8k_mulaw_same_length_and_band_limited(tmp_path):
     assert abs(info16.frames - 16000) <= 32
 
 
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+def test_telephone_copy_is_repeatable(tmp_path):
+    """The dithered mu-law conversion gives the same bytes every run, so telephone rows are comparable."""
+    src = tmp_path / "noise.wav"
+    rng = np.random.default_rng(3)
+    sf.write(src, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000, subtype="PCM_16")
+    a = E.telephone_wav(str(src), str(tmp_path / "a.wav"))
+    b = E.telephone_wav(str(src), str(tmp_path / "b.wav"))
+    assert open(a, "rb").read() == open(b, "rb").read()
+    ua = E.to_wav16k(a, str(tmp_path / "ua.wav"))
+    ub = E.to_wav16k(b, str(tmp_path / "ub.wav"))
+    assert open(ua, "rb").read() == open(ub, "rb").read()
+
+
 def test_missing_pocketsphinx_is_a_clear_error_before_any_work(tmp_path, monkeypatch, capsys):
     manifest = tmp_path / "m.jsonl"
     manifest.write_text('{"audio_filepath": "/nonexistent.wav", "text": "x", "duration": 1.0}\n')
