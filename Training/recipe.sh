@@ -111,11 +111,11 @@ for name in s4d-30ms mamba-30ms; do
   # training part of the real words, at 16 kHz and through the telephone channel (never dev_real*)
   "$PY" Training/tools/tune_decoder.py --model "Resources/models/$name" --lm Resources/lm/en-3gram.arpa \
         --manifest "$M/test_natural.jsonl" --manifest "$M/train_real_words.jsonl" \
-        --telephone-manifest "$M/train_real_words.jsonl" \
-        --beams 32 64 128 --tie-margin 0.01 --unknown-log10 -10 --weights 0.5 0.8 1.0 1.3 --bonuses 0 1 2 3 \
+        --telephone-manifest "$M/test_natural.jsonl" --telephone-manifest "$M/train_real_words.jsonl" \
+        --beams 32 128 --tie-margin 0.01 --unknown-log10 -10 --weights 0.5 0.8 1.0 1.3 --bonuses 0 1 2 3 \
         --write-settings
   # a wider beam costs compute and partial latency: check `ssmspeech bench --chunk-ms 40` keeps RTF <= 0.02
-  # (Training/README.md, step 10; beam 128 measured 0.016 on an idle machine)
+  # (Training/README.md, steps 10-11; beam 128 measured 0.016 on an idle machine)
   "$PY" Training/evaluate.py --model "Resources/models/$name" \
         --manifest "$M/test_synthetic.jsonl" --manifest "$M/test_unseen_voice.jsonl" \
         --manifest "$M/test_natural.jsonl" --manifest "$M/test_natural_unseen.jsonl" \
