@@ -24,7 +24,8 @@ def main() -> None:
     ap.add_argument("--manifest", action="append", required=True)
     ap.add_argument("--model", default=None)
     ap.add_argument("--binary", default=str(ROOT / ".build" / "release" / "ssmspeech"))
-    ap.add_argument("--extra", nargs="*", default=[])
+    ap.add_argument("--extra", action="append", default=[],
+                    help="one more `stream` flag per use, written with '=': --extra=--beam=128 --extra=--partial-margin=3")
     args = ap.parse_args()
     model = ["--model", args.model] if args.model else []
     updates = retracting = shown = retracted = final_words = 0
