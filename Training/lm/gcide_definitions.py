@@ -20,8 +20,9 @@ spans (etymologies, sources), ``{}`` cross-reference braces, ``--Author.`` tags,
 ``Syn:`` paragraphs (lists of synonyms) are dropped; ``Note:`` paragraphs (usage notes, which go on at
 the citations' indent) are kept whole, without the word "Note".  Field labels such as ``(Bot.)`` go.
 Sentences are split and normalised with the corpus's own ``normalize`` rules (3-60 words),
-deduplicated, and dropped when they equal or share a 6-gram with a development transcript (``devset.dev_texts``) or with a line of ``--exclude`` (the
-held-out test sentences, whose scores would otherwise flatter this LM).
+deduplicated, and dropped when they equal or share a 6-gram with a development transcript
+(``devset.dev_texts``) or with a line of ``--exclude`` (the held-out test sentences, whose scores would
+otherwise flatter this LM).
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Tests of Training/evaluate.py helpers: Whisper text normalisation and the telephone channel."""
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,10 +73,10 @@ def test_telephone_copy_is_repeatable(tmp_path):
     sf.write(src, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000, subtype="PCM_16")
     a = E.telephone_wav(str(src), str(tmp_path / "a.wav"))
     b = E.telephone_wav(str(src), str(tmp_path / "b.wav"))
-    assert open(a, "rb").read() == open(b, "rb").read()
+    assert Path(a).read_bytes() == Path(b).read_bytes()
     ua = E.to_wav16k(a, str(tmp_path / "ua.wav"))
     ub = E.to_wav16k(b, str(tmp_path / "ub.wav"))
-    assert open(ua, "rb").read() == open(ub, "rb").read()
+    assert Path(ua).read_bytes() == Path(ub).read_bytes()
 
 
 def test_missing_pocketsphinx_is_a_clear_error_before_any_work(tmp_path, monkeypatch, capsys):
