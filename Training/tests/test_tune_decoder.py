@@ -142,3 +142,29 @@ def test_grid_over_sets_and_telephone_writes_the_chosen_setting(tmp_path, monkey
     assert settings["beam"] == 8 and settings["lm_weight"] == best["lm_weight"]
     assert settings["lm"] == os.path.relpath(tmp_path / "lm.arpa", model)
     assert "words_tel8k WER" in settings["tuned_on"] and "sentences WER" in settings["tuned_on"]
+
+    # --from-json: the same choice from the saved rows, written to another folder, nothing decoded (no
+    # --binary given, no manifests); a larger tie margin changes the choice like a fresh grid would
+    again = tmp_path / "again"
+    again.mkdir()
+    monkeypatch.setattr(sys, "argv", ["tune_decoder.py", "--model", str(again), "--from-json", str(out),
+                                      "--write-settings"])
+    T.main()
+    assert json.loads((again / "decoding.json").read_text()) == settings | {"lm": os.path.relpath(tmp_path / "lm.arpa", again)}
+    scores = sorted(r["score"] for r in grid["results"] if r["decoder"] == "beam")
+    monkeypatch.setattr(sys, "argv", ["tune_decoder.py", "--model", str(again), "--from-json", str(out),
+                                      "--tie-margin", str(scores[-1] + 1), "--write-settings"])
+    T.main()
+    tied = json.loads((again / "decoding.json").read_text())
+    # every row is tied: the smaller LM file wins (both are empty: then the lowest score, the same row)
+    assert (tied["lm_weight"], tied["word_bonus"]) == (0.5, 0)
+    assert "tie margin " + str(scores[-1] + 1) in tied["tuned_on"]
+
+
+def test_from_json_refuses_a_file_that_is_not_a_grid(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"rows": []}))
+    monkeypatch.setattr(sys, "argv", ["tune_decoder.py", "--model", str(tmp_path), "--from-json", str(bad)])
+    with pytest.raises(SystemExit) as e:
+        T.main()
+    assert e.value.code == 2 and "not a tune_decoder.py grid" in capsys.readouterr().err

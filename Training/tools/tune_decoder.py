@@ -13,6 +13,12 @@ Resources/lm) when using `--write-settings`.
 `--write-settings` stores the best setting, its LM included, in the model folder's `decoding.json` (the
 defaults that `ssmspeech transcribe/stream/bench` then use for that model; flags still override them).
 
+`--from-json GRID` decodes nothing: it reads the rows of an earlier run's `--json` file (a grid kept in
+Benchmarks/results, say), applies the rule below to them (with this call's `--tie-margin`), prints the
+choice and, with `--write-settings`, writes it, so that a saved grid can set a model's decoding again
+without the 10 minutes of decoding. `--model` still names the folder to write to; the grid's own model
+is printed beside it.
+
 With one set the best setting is the one with the lowest WER (then CER). With several (each
 `--manifest`, and each `--telephone-manifest` through the telephone channel of `evaluate.py`, a set
 named `<manifest>_tel8k`), a setting's score is the mean over the sets of
@@ -70,7 +76,7 @@ def choose(results: list[dict], sets: list[str], tie_margin: float = 0.0) -> dic
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--lm", action="append", required=True,
+    ap.add_argument("--lm", action="append", default=[],
                     help="ARPA language model (repeatable: each is compared with the others on the same grid)")
     ap.add_argument("--manifest", action="append", default=[], help="a selection set (repeatable)")
     ap.add_argument("--telephone-manifest", action="append", default=[],
@@ -86,7 +92,22 @@ def main() -> None:
                          "smallest LM file, wins among them (default 0: the lowest score wins)")
     ap.add_argument("--json", default="")
     ap.add_argument("--write-settings", action="store_true", help="write the best setting to MODEL/decoding.json")
+    ap.add_argument("--from-json", default="", metavar="GRID",
+                    help="choose from the rows of an earlier --json file instead of decoding")
     args = ap.parse_args()
+    if args.from_json:
+        try:
+            grid = json.loads(Path(args.from_json).read_text())
+            results, set_names = grid["results"], grid["sets"]
+        except (OSError, ValueError, KeyError) as e:
+            ap.error(f"--from-json {args.from_json}: not a tune_decoder.py grid ({e})")
+        lms = grid.get("lms") or sorted({r["lm"] for r in results if r["decoder"] == "beam"})
+        beams = sorted({r["beam"] for r in results if r["decoder"] == "beam"})
+        print(f"grid of {grid.get('model', '?')}: {len(results)} rows over {', '.join(set_names)}")
+        decide(args, results, set_names, lms, beams)
+        return
+    if not args.lm:
+        ap.error("give at least one --lm (or --from-json)")
     if not args.manifest and not args.telephone_manifest:
         ap.error("give at least one --manifest or --telephone-manifest")
     binary = args.binary or default_binary()
@@ -115,7 +136,16 @@ def main() -> None:
             results.append({"decoder": "beam", "lm": lm, "beam": beam, "unknown_log10": unk, "lm_weight": w,
                             "word_bonus": b, "sets": run(extra)})
             print(json.dumps(results[-1]), flush=True)
-    best = choose(results, list(sets), args.tie_margin)
+    best = decide(args, results, list(sets), args.lm, args.beams)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"manifests": args.manifest, "telephone_manifests": args.telephone_manifest,
+                                               "sets": list(sets), "model": args.model,
+                                               "lms": args.lm, "results": results, "best": best}, indent=1))
+
+
+def decide(args, results: list[dict], sets: list[str], lms: list[str], beams: list[int]) -> dict:
+    """Choose among `results` by the rule, print the choice, and write it with --write-settings."""
+    best = choose(results, sets, args.tie_margin)
     print("best:", json.dumps(best))
     if args.write_settings:
         model_dir = Path(args.model).resolve()
@@ -127,14 +157,12 @@ def main() -> None:
         settings = {"lm": os.path.relpath(Path(best["lm"]).resolve(), model_dir), "beam": best["beam"],
                     "lm_weight": best["lm_weight"], "word_bonus": best["word_bonus"],
                     "unknown_word_log10": best["unknown_log10"],
-                    "tuned_on": f"{on} by Training/tools/tune_decoder.py (beams {' '.join(map(str, args.beams))}; "
-                                f"{len(args.lm)} LM(s); tie margin {args.tie_margin})"}
+                    "tuned_on": f"{on} by Training/tools/tune_decoder.py (beams {' '.join(map(str, beams))}; "
+                                f"{len(lms)} LM(s); tie margin {args.tie_margin})"}
         (model_dir / "decoding.json").write_text(json.dumps(settings, indent=1) + "\n")
         print("wrote", model_dir / "decoding.json")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"manifests": args.manifest, "telephone_manifests": args.telephone_manifest,
-                                               "sets": list(sets), "model": args.model,
-                                               "lms": args.lm, "results": results, "best": best}, indent=1))
+    return best
+
 
 if __name__ == "__main__":
     main()
