@@ -6,10 +6,9 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from ssmspeech_ref.encoder import Encoder, EncoderConfig
-from test_train import TRAINING, _args, _corpus, _log, _run
+from test_train import TRAINING, _args, _corpus, _log, _run, _trained_folder
 
 sys.path.insert(0, str(TRAINING / "tools"))
 import grow_depth  # noqa: E402
@@ -73,13 +72,7 @@ def test_cli_output_starts_a_training_run(tmp_path):
     """The folder the command writes is accepted by train.py --init with the grown depth, and the run's
     first loss equals the original model's (same batch, same weights' function)."""
     manifest = _corpus(tmp_path)
-    runs = tmp_path / "runs"
-    _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, "mamba", 2, "--aug", "0")])
-    ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
-    src = tmp_path / "model"
-    src.mkdir()
-    (src / "config.json").write_text(json.dumps(ck["config"]))
-    save_file({k: v.float().contiguous() for k, v in ck["model"].items()}, str(src / "model.safetensors"))
+    src, _ = _trained_folder(tmp_path, manifest, 2)
     out = tmp_path / "grown"
     r = subprocess.run([sys.executable, str(TRAINING / "tools" / "grow_depth.py"), "--model", str(src),
                         "--insert-after", "0", "0", "--out", str(out)], capture_output=True, text=True, timeout=300)

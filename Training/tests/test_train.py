@@ -47,6 +47,22 @@ def _run(cmd: list[str], timeout: int = 300) -> None:
     r = subprocess.run(cmd, cwd=TRAINING.parent, capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
 
+def _trained_folder(tmp_path: Path, manifest: Path, steps: int):
+    """Train a tiny one-block Mamba for `steps` steps and export it as a model folder (config.json,
+    model.safetensors): returns (folder, the run's checkpoint)."""
+    import torch
+    from safetensors.torch import save_file
+
+    runs = tmp_path / "runs"
+    _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, "mamba", steps, "--aug", "0")])
+    ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(ck["config"]))
+    save_file({k: v.float().contiguous() for k, v in ck["model"].items()}, str(folder / "model.safetensors"))
+    return folder, ck
+
+
 
 @pytest.mark.parametrize("mixer,augmenter,workers", [("s4d", "simple", 0), ("mamba", "recipe", 1)])
 def test_loss_falls_and_run_resumes(tmp_path, mixer, augmenter, workers):
@@ -82,15 +98,9 @@ def test_init_from_exported_model_folder(tmp_path):
     """--init takes an exported model folder (config.json + model.safetensors): the new run starts from
     exactly those weights (compared after one step at a learning rate of 1e-9)."""
     import torch
-    from safetensors.torch import save_file
 
-    manifest, runs = _corpus(tmp_path), tmp_path / "runs"
-    _run([sys.executable, str(TRAINING / "train.py"), *_args(manifest, runs, "mamba", 3, "--aug", "0")])
-    ck = torch.load(runs / "r" / "last.pt", map_location="cpu", weights_only=False)
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(ck["config"]))
-    save_file({k: v.float().contiguous() for k, v in ck["model"].items()}, str(folder / "model.safetensors"))
+    manifest = _corpus(tmp_path)
+    folder, ck = _trained_folder(tmp_path, manifest, 3)
     runs2 = tmp_path / "runs2"
     _run([sys.executable, str(TRAINING / "train.py"),
           *_args(manifest, runs2, "mamba", 1, "--aug", "0", "--init", str(folder), "--lr", "1e-9", "--ssm-lr", "1e-9")])
