@@ -3,7 +3,7 @@
 #
 #   Training/recipe.sh [HOURS_OF_AUDIO=40] [STAGE1_MINUTES=72] [STAGE2_MINUTES=85] [STAGE3_MINUTES=100] [STAGE4_MINUTES=90]
 #                      [NATURAL_HOURS=9] [STAGE5_MINUTES=100] [STAGE6_MINUTES=240] [STAGE8_MINUTES=170]
-#                      [KOKORO_EXTRA_HOURS=3]
+#                      [KOKORO_EXTRA_HOURS=3] [STAGE9_MINUTES=70] [STAGE10_MINUTES=131] [STAGE11_MINUTES=90]
 #
 # Everything generated goes to Training/data/ and Training/runs/ (git-ignored); each step resumes.
 # The two models train at the same time, one thread each (this machine has two cores).
@@ -21,6 +21,9 @@ MINUTES5="${7:-100}"
 MINUTES6="${8:-240}"
 MINUTES8="${9:-170}"
 KOKORO_EXTRA="${10:-3}"
+MINUTES9="${11:-70}"
+MINUTES10="${12:-131}"
+MINUTES11="${13:-90}"
 PY="${PYTHON:-.venv/bin/python}"
 mkdir -p Training/data/lm Training/runs   # the LM and the training logs below go there
 
@@ -102,8 +105,25 @@ debian_x10=(); for _ in $(seq 10); do debian_x10+=(--train "$M/train_debian_spee
       --lr 6e-4 --ssm-lr 3e-4 --aug 0.8 --augmenter acoustic --p-telephone 0.3 --batch-seconds 100 \
       --threads 1 --workers 1 > Training/runs/mamba-30ms-s8.out 2>&1
 
+# Stages 9-11 (Mamba, the shipped default since session 16 is stage 11): warm continuations of stage 8 on
+# its data without the Kokoro blends (the machine of sessions 14-16 had not re-rendered them), each
+# resuming where the one before ended (Training/README.md, "Stage 9", "Stage 10", "Stage 11"). Stage 10
+# ran one thread for its first 71 minutes and two after, and was stopped at 131 of a 150-minute
+# schedule; here it runs 131 minutes on two threads, so its cosine ends a little lower.
+s9_data=(--train "$M/train_natural.jsonl" --train "$M/train.jsonl" "${debian_x10[@]}"
+         --dev "$M/test_natural_unseen.jsonl" --dev "$M/test_natural.jsonl" --dev "$M/test_synthetic.jsonl"
+         --dev "$M/train_real_words.jsonl" --dev "$M/dev_real.jsonl" --dev "$M/dev_real_words.jsonl"
+         --d-model 256 --n-layers 6 --ffn-mult 2 --strides 3 1 --warmup 40 --eval-minutes 30 --aug 0.8
+         --augmenter acoustic --p-telephone 0.3 --batch-seconds 100 --workers 1 --refresh-snapshot)
+"$PY" Training/train.py --run-name mamba-30ms-s9 --init mamba-30ms-s8 "${mamba[@]}" "${s9_data[@]}" \
+      --minutes "$MINUTES9" --lr 6e-4 --ssm-lr 3e-4 --threads 1 > Training/runs/mamba-30ms-s9.out 2>&1
+"$PY" Training/train.py --run-name mamba-30ms-s10 --init mamba-30ms-s9 "${mamba[@]}" "${s9_data[@]}" \
+      --minutes "$MINUTES10" --lr 3e-4 --ssm-lr 1.5e-4 --threads 2 > Training/runs/mamba-30ms-s10.out 2>&1
+"$PY" Training/train.py --run-name mamba-30ms-s11 --init mamba-30ms-s10 "${mamba[@]}" "${s9_data[@]}" \
+      --minutes "$MINUTES11" --lr 2e-4 --ssm-lr 1e-4 --threads 1 > Training/runs/mamba-30ms-s11.out 2>&1
+
 "$PY" Training/export_model.py --run s4d-30ms-c --name s4d-30ms
-"$PY" Training/export_model.py --run mamba-30ms-s8 --name mamba-30ms
+"$PY" Training/export_model.py --run mamba-30ms-s11 --name mamba-30ms
 mkdir -p Resources/lm && cp Training/data/lm/lm3.arpa Resources/lm/en-3gram.arpa
 swift build -c release --product ssmspeech
 for name in s4d-30ms mamba-30ms; do
