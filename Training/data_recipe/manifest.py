@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["write_manifest", "read_manifest", "audio_duration", "read_done_log"]
@@ -29,21 +31,31 @@ def audio_duration(path) -> float:
 
 
 def write_manifest(path, entries) -> int:
-    """Writes entries (dicts with at least audio_filepath, text, duration); returns the count."""
+    """Writes entries (dicts with at least audio_filepath, text, duration); returns the count.
+
+    The file is written under a temporary name of its own (unique per call) and renamed into place, so
+    a reader never sees half a manifest and two writers of the same manifest at once (two training runs
+    refreshing their snapshot together) cannot take each other's temporary file away: the last rename wins."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for e in entries:
-            d = {"audio_filepath": str(e["audio_filepath"]), "text": e["text"],
-                 "duration": round(float(e["duration"]), 3)}
-            for k, v in e.items():
-                if k not in d:
-                    d[k] = v
-            fh.write(json.dumps(d, ensure_ascii=False) + "\n")
-            n += 1
-    tmp.replace(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for e in entries:
+                d = {"audio_filepath": str(e["audio_filepath"]), "text": e["text"],
+                     "duration": round(float(e["duration"]), 3)}
+                for k, v in e.items():
+                    if k not in d:
+                        d[k] = v
+                fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+                n += 1
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a manifest is as readable as the files beside it
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return n
 
 

@@ -146,6 +146,33 @@ def test_librispeech_reader(tmp_path):
     assert [b["text"] for b in back] == [e["text"] for e in entries]
 
 
+
+def test_manifest_writers_of_one_file_do_not_collide(tmp_path):
+    """A second writer of the same manifest that starts and finishes while the first is still writing
+    (two training runs refreshing their snapshot at once) leaves both calls intact: the last rename
+    wins, nothing raises, no temporary file is left, and a failed write leaves the old file alone."""
+    man = tmp_path / "train.jsonl"
+    inner = [{"audio_filepath": "b.wav", "text": "bee", "duration": 1}]
+
+    def outer():
+        yield {"audio_filepath": "a.wav", "text": "ay", "duration": 1}
+        assert write_manifest(man, inner) == 1  # the other writer, in the middle of this one
+        yield {"audio_filepath": "c.wav", "text": "sea", "duration": 2}
+
+    assert write_manifest(man, outer()) == 2
+    assert [e["text"] for e in read_manifest(man)] == ["ay", "sea"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]
+    assert oct(man.stat().st_mode & 0o777) == oct(0o644)
+
+    def broken():
+        yield {"audio_filepath": "d.wav", "text": "dee", "duration": 1}
+        raise RuntimeError("renderer died")
+
+    with pytest.raises(RuntimeError):
+        write_manifest(man, broken())
+    assert [e["text"] for e in read_manifest(man)] == ["ay", "sea"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]
+
 def test_manifest_relative_paths(tmp_path):
     (tmp_path / "audio").mkdir()
     man = tmp_path / "m.jsonl"
