@@ -19,7 +19,6 @@ adds one more). Writes an exported model folder (config.json, model.safetensors,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -81,14 +80,6 @@ def grow(model: Encoder, insert_after: list[int], seed: int = 0) -> Encoder:
     return grown
 
 
-def load_folder(folder: Path) -> Encoder:
-    from safetensors.torch import load_file  # noqa: PLC0415
-    cfg = EncoderConfig.from_dict(json.loads((folder / "config.json").read_text()))
-    model = Encoder(cfg)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return model
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True, help="exported model folder to grow")
@@ -101,7 +92,8 @@ def main(argv=None) -> int:
         print(f"error: {args.model}: no model.safetensors (an exported model folder is needed)", file=sys.stderr)
         return 2
     from safetensors.torch import save_file  # noqa: PLC0415
-    model = load_folder(args.model)
+    from greedy_eval import load_model  # noqa: PLC0415 (the tools' loader of an exported folder)
+    model = load_model(args.model)
     grown = grow(model, args.insert_after, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     grown.cfg.save(args.out / "config.json")
