@@ -27,7 +27,7 @@ sys.path.insert(0, str(TRAINING))
 
 from ssmspeech_ref.attention import MHA  # noqa: E402
 from ssmspeech_ref.encoder import (  # noqa: E402
-    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
+    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, OnlineCMNConfig, S4DConfig, S5Config,
 )
 from ssmspeech_ref.features import (  # noqa: E402
     HOP_LENGTH, N_FFT, SAMPLE_RATE, hann_window, log_mel, mel_center_frequencies, mel_filterbank,
@@ -368,6 +368,13 @@ def tiny_configs() -> dict:
                                              mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2),
                                              hybrid=HybridConfig(attn_every=2, n_heads=2, window=8),
                                              subsample_strides=[3, 1], vocab=list(VOCAB)),
+        # online CMN with 3 prior frames and a window of 7: the 50 input frames cover its cumulative and
+        # its exponential part
+        # (width 8, one block: the recognizer's fixtures stay under 1 MB)
+        "encoder_mamba_cmn_tiny": EncoderConfig(mixer="mamba", d_model=8, n_layers=1, norm="layernorm", ffn_mult=2,
+                                                mamba=MambaConfig(d_state=4, d_conv=4, expand=1, dt_rank=1),
+                                                online_cmn=OnlineCMNConfig(prior_frames=3, window_frames=7),
+                                                subsample_strides=[3, 1], vocab=list(VOCAB)),
     }
 
 

@@ -368,6 +368,10 @@ SSM_PARAM_NAMES = ("A_log", "log_dt", "log_A_real", "A_imag", ".D", "dt_proj.bia
                    "Lambda_re", "Lambda_im", "log_step", "mixer.B")
 
 
+# Config sections that --init may change (no weight shape or meaning depends on them alone).
+INIT_MAY_CHANGE = ("online_cmn",)
+
+
 def build_config(args) -> EncoderConfig:
     d = dict(mixer=args.mixer, d_model=args.d_model, n_layers=args.n_layers, norm=args.norm,
              ffn_mult=args.ffn_mult, n_mels=80, subsample_kernel=3, subsample_strides=list(args.strides),
@@ -383,6 +387,8 @@ def build_config(args) -> EncoderConfig:
                        "ngroups": args.ngroups, "chunk_size": args.chunk_size}
     else:  # s5
         d["s5"] = {"d_state": args.d_state, "blocks": args.blocks, "clip_eigs": args.clip_eigs}
+    prior, window = getattr(args, "online_cmn", (0, 0))
+    d["online_cmn"] = {"prior_frames": prior, "window_frames": window}
     return EncoderConfig.from_dict(d)
 
 
@@ -469,6 +475,10 @@ def make_parser() -> argparse.ArgumentParser:
     ap.add_argument("--strides", type=int, nargs=2, default=[3, 1], metavar=("S1", "S2"),
                     help="strides of the two front-end convolutions: 3 1 = 30 ms output frames (default; "
                          "character CTC needs the room), 2 2 = 40 ms")
+    ap.add_argument("--online-cmn", type=int, nargs=2, default=[0, 0], metavar=("PRIOR", "WINDOW"),
+                    help="normalise the features with a causal running mean instead of the global one: "
+                         "PRIOR frames of the global mean, then an exponential window of WINDOW frames "
+                         "(Kaldi's online CMN defaults: 200 600); 0 0 = off (default). May differ from --init's")
     ap.add_argument("--init", default="",
                     help="start a new run from the weights of another run's checkpoint (a run name, a .pt "
                          "file, or an exported model folder such as Resources/models/mamba-30ms; shapes must "
@@ -551,8 +561,12 @@ def main(argv=None) -> None:
         if (src / "model.safetensors").is_file():  # an exported model folder (Resources/models/NAME)
             from safetensors.torch import load_file  # noqa: PLC0415
             theirs = EncoderConfig.from_dict(json.loads((src / "config.json").read_text())).to_dict()
-            if theirs != cfg.to_dict():   # strides, for one, change no weight shape: compare the configs
-                diff = {k: (theirs.get(k), v) for k, v in cfg.to_dict().items() if theirs.get(k) != v}
+            mine = cfg.to_dict()
+            for k in INIT_MAY_CHANGE:  # no weight depends on them: a run may start from another setting
+                theirs.pop(k, None)
+                mine.pop(k, None)
+            if theirs != mine:   # strides, for one, change no weight shape: compare the configs
+                diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
                 raise SystemExit(f"error: --init {src}: its config.json differs from this run's flags "
                                  f"(name: (folder, flags)): {diff}")
             src = src / "model.safetensors"

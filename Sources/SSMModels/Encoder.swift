@@ -2,7 +2,7 @@ import Foundation
 import SSMLayers
 import SSMTensor
 
-/// The streaming CTC encoder: feature norm → causal conv subsampling (×s1·s2) → SSM blocks → CTC head.
+/// The streaming CTC encoder: feature norm (global mean, or online CMN) → causal conv subsampling (×s1·s2) → SSM blocks → CTC head.
 ///
 /// Weights are bound explicitly by their checkpoint names (Docs/ARCHITECTURE.md). Two ways to run:
 /// `forward(_:)` over a whole feature sequence (parallel mode: FFT convolution for S4D, batched
@@ -69,7 +69,19 @@ public final class Encoder {
         let f = config.nMels
         precondition(features.cols == f, "encoder expects \(f) mel bins, got \(features.cols)")
         var x = features
-        for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
+        if let cmn = config.onlineCMN, cmn.enabled {
+            var m = featureMean  // (F) running mean
+            for t in 0..<x.rows {
+                let w = cmn.weight(frame: t)
+                for j in 0..<f {
+                    let v = x.data[t * f + j]
+                    m[j] += w * (v - m[j])
+                    x.data[t * f + j] = (v - m[j]) / featureStd[j]
+                }
+            }
+        } else {
+            for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
+        }
         var h = conv1.forward(x)
         Activation.gelu(&h)
         h = conv2.forward(h)
@@ -87,6 +99,10 @@ public final class Encoder {
         let blocks: BlockStack.State
         /// (F) normalised input frame.
         let input: FloatBuffer
+        /// (F) online CMN's running mean, and the feature frames it has seen.
+        let runningMean: FloatBuffer
+        var featureFrames = 0
+        private let initialMean: [Float]
         /// (D) conv1 output, conv2 output / residual stream.
         let c1: FloatBuffer, hidden: FloatBuffer
         /// (D) normalised output of the last block.
@@ -102,6 +118,9 @@ public final class Encoder {
             conv2 = e.conv2.makeState()
             blocks = e.stack.makeState()
             input = FloatBuffer(count: e.config.nMels)
+            runningMean = FloatBuffer(count: e.config.nMels)
+            initialMean = e.featureMean
+            for j in 0..<e.config.nMels { runningMean.pointer[j] = initialMean[j] }
             c1 = FloatBuffer(count: d); hidden = FloatBuffer(count: d)
             normed = FloatBuffer(count: d)
             logits = FloatBuffer(count: e.config.vocab.count)
@@ -111,6 +130,8 @@ public final class Encoder {
         public func reset() {
             conv1.reset(); conv2.reset(); blocks.reset()
             outputFrames = 0
+            featureFrames = 0
+            for j in initialMean.indices { runningMean.pointer[j] = initialMean[j] }
         }
 
         func didEmit() { outputFrames += 1 }
@@ -124,9 +145,21 @@ public final class Encoder {
     func frontEnd(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
         let f = config.nMels, d = config.dModel
         let x = s.input.pointer
-        featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
-            for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
-        }}
+        if let cmn = config.onlineCMN, cmn.enabled {
+            let w = cmn.weight(frame: s.featureFrames)
+            s.featureFrames += 1
+            let m = s.runningMean.pointer
+            featureStd.withUnsafeBufferPointer { sd in
+                for j in 0..<f {
+                    m[j] += w * (frame[j] - m[j])
+                    x[j] = (frame[j] - m[j]) / sd[j]
+                }
+            }
+        } else {
+            featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
+                for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
+            }}
+        }
         guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { return false }
         Activation.gelu(s.c1.pointer, count: d)
         guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { return false }

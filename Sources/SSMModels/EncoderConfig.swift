@@ -32,6 +32,8 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var s5: S5.Config?
     /// The hybrid stack's attention blocks (its Mamba blocks read `mamba`).
     public var hybrid: HybridConfig?
+    /// Online mean normalisation of the features (`online_cmn`); absent: the global mean only.
+    public var onlineCMN: OnlineCMNConfig?
     /// CTC output symbols; index 0 is the blank.
     public var vocab: [String]
     public var features: String
@@ -39,16 +41,18 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, mixer, dModel = "d_model", layers = "n_layers", norm, ffnMult = "ffn_mult", nMels = "n_mels"
         case subsampleKernel = "subsample_kernel", subsampleStrides = "subsample_strides", s4d, mamba, mamba2, s5, hybrid, vocab, features
+        case onlineCMN = "online_cmn"
     }
 
     public init(mixer: MixerKind, dModel: Int, layers: Int, norm: NormKind, ffnMult: Int = 0, nMels: Int = 80,
                 subsampleKernel: Int = 3, subsampleStrides: [Int]? = nil, s4d: S4D.Config? = nil,
                 mamba: Mamba.Config? = nil, mamba2: Mamba2.Config? = nil, s5: S5.Config? = nil, hybrid: HybridConfig? = nil,
-                vocab: [String], features: String = "logmel-v1") {
+                onlineCMN: OnlineCMNConfig? = nil, vocab: [String], features: String = "logmel-v1") {
         self.mixer = mixer; self.dModel = dModel; self.layers = layers; self.norm = norm
         self.ffnMult = ffnMult; self.nMels = nMels; self.subsampleKernel = subsampleKernel
         self.subsampleStrides = subsampleStrides
         self.s4d = s4d; self.mamba = mamba; self.mamba2 = mamba2; self.s5 = s5; self.hybrid = hybrid; self.vocab = vocab; self.features = features
+        self.onlineCMN = onlineCMN
     }
 
     /// The two front-end strides, `[2, 2]` when the config does not say.
@@ -104,6 +108,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         if mixer == .hybrid, let h = hybrid, dModel % h.heads != 0 { // (n_heads ≥ 1 checked above)
             throw bad("hybrid.n_heads (\(h.heads)) must divide d_model (\(dModel))")
         }
+        if let c = onlineCMN, let p = c.problem { throw bad(p) }
     }
 }
 
@@ -209,4 +214,41 @@ public struct HybridConfig: Codable, Sendable, Equatable {
 
     /// The attention blocks' layer config.
     public var attention: SlidingWindowAttention.Config { .init(heads: heads, window: window) }
+}
+
+/// The `online_cmn` section: the features are normalised with a causal running mean instead of the
+/// global one. `m₋₁` = the global mean, `m_t = m_{t−1} + w_t (x_t − m_{t−1})` with
+/// `w_t = max(1 / (priorFrames + t + 1), 1 / windowFrames)`: the mean of the frames so far plus
+/// `priorFrames` frames of the global mean until that count reaches `windowFrames`, then an exponential
+/// window of `windowFrames` frames (Kaldi's online CMN, `apply-cmvn-online`, with an exponential
+/// instead of a sliding window). `windowFrames` 0 (and `priorFrames` 0) turns it off.
+public struct OnlineCMNConfig: Codable, Sendable, Equatable {
+    /// Frames of the global mean the running mean starts with (`prior_frames`).
+    public var priorFrames: Int
+    /// Length of the exponential window in frames (`window_frames`); 0: off.
+    public var windowFrames: Int
+
+    public init(priorFrames: Int, windowFrames: Int) {
+        self.priorFrames = priorFrames; self.windowFrames = windowFrames
+    }
+
+    enum CodingKeys: String, CodingKey { case priorFrames = "prior_frames", windowFrames = "window_frames" }
+
+    public var enabled: Bool { windowFrames > 0 }
+
+    /// Most frames either count may be (about 3 h of 10 ms frames; keeps the weights' Float exact).
+    public static let maxFrames = 1_000_000
+
+    /// What is wrong with the section, if anything.
+    var problem: String? {
+        if windowFrames == 0 && priorFrames == 0 { return nil }
+        return RangeCheck.problem("online_cmn.prior_frames", priorFrames, 0...Self.maxFrames)
+            ?? RangeCheck.problem("online_cmn.window_frames", windowFrames, 1...Self.maxFrames)
+    }
+
+    /// `w_t` of feature frame `t` (0-based) of a stream.
+    @inline(__always)
+    public func weight(frame t: Int) -> Float {
+        max(1 / Float(priorFrames + t + 1), 1 / Float(windowFrames))
+    }
 }

@@ -30,6 +30,9 @@ final class ConfigAndWeightLimitsTests: XCTestCase {
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 0] }, "hybrid.n_heads must be at least 1, got 0"),
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["window": 1e9] }, "hybrid.window must be at most 4096, got 1000000000"),
             ({ $0["mixer"] = "hybrid"; $0["hybrid"] = ["n_heads": 3] }, "hybrid.n_heads (3) must divide d_model (16)"),
+            ({ $0["online_cmn"] = ["prior_frames": 200, "window_frames": 0] }, "online_cmn.window_frames must be at least 1, got 0"),
+            ({ $0["online_cmn"] = ["prior_frames": -1, "window_frames": 600] }, "online_cmn.prior_frames must be at least 0, got -1"),
+            ({ $0["online_cmn"] = ["prior_frames": 0, "window_frames": 1e9] }, "online_cmn.window_frames must be at most 1000000, got 1000000000"),
         ]
         for (edit, message) in cases {
             XCTAssertThrowsError(try EncoderConfig.parse(try configJSON(edit), path: "m/config.json")) { e in
@@ -39,6 +42,9 @@ final class ConfigAndWeightLimitsTests: XCTestCase {
         XCTAssertNoThrow(try EncoderConfig.parse(try configJSON { _ in }))
         XCTAssertEqual(try EncoderConfig.parse(try configJSON { $0["mixer"] = "hybrid"; $0["hybrid"] = [String: Any]() }).hybrid,
                        HybridConfig(attnEvery: 3, heads: 4, window: 64), "absent fields take the defaults")
+        XCTAssertEqual(try EncoderConfig.parse(try configJSON { $0["online_cmn"] = ["prior_frames": 200, "window_frames": 600] }).onlineCMN,
+                       OnlineCMNConfig(priorFrames: 200, windowFrames: 600))
+        XCTAssertNil(try EncoderConfig.parse(try configJSON { _ in }).onlineCMN)
     }
 
     func tensors(_ value: Float, at index: Int = 3) -> Data {

@@ -35,7 +35,8 @@ final class ModelFolderTests: XCTestCase {
 
     /// The fixture configs exported by the PyTorch recipe decode, and encoding writes back the same keys.
     func testEncoderConfigKeepsTheFileKeys() throws {
-        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny", "encoder_hybrid_tiny"] {
+        for name in ["encoder_s4d_tiny", "encoder_mamba_tiny", "encoder_mamba2_tiny", "encoder_s5_tiny", "encoder_hybrid_tiny",
+                     "encoder_mamba_cmn_tiny"] {
             let data = try Data(contentsOf: Fixtures.directory.appendingPathComponent(name + ".json"))
             let config = try JSONDecoder().decode(EncoderConfig.self, from: data)
             let written = try JSONEncoder().encode(config)

@@ -1,6 +1,6 @@
 """CTC encoder (Docs/ARCHITECTURE.md, "Encoder specification" and "Checkpoint names").
 
-features (B, T, F) -> (x - mean)/std -> CausalConv1d(F->D, K, s2) -> GELU -> CausalConv1d(D->D, K, s2)
+features (B, T, F) -> (x - mean)/std (mean: global, or a running mean, OnlineCMNConfig) -> CausalConv1d(F->D, K, s2) -> GELU -> CausalConv1d(D->D, K, s2)
 -> GELU -> n_layers x [x += mixer(norm(x)); if ffn_mult > 0: x += ffn(ffn_norm(x))] -> norm_f
 -> ctc_head -> logits (B, L, V), L = ceil(ceil(T/2)/2).
 
@@ -77,6 +77,23 @@ class HybridConfig:
 
 
 @dataclass
+class OnlineCMNConfig:
+    """Online mean normalisation of the log-mel features (section "online_cmn"; off when window_frames
+    is 0). A causal running mean m_t replaces the global mean: m_{-1} = the global mean buffer,
+    m_t = m_{t-1} + w_t (x_t - m_{t-1}), w_t = max(1 / (prior_frames + t + 1), 1 / window_frames):
+    the mean of the frames so far plus `prior_frames` frames of the global mean, until that count
+    reaches `window_frames`, then an exponential window of `window_frames` frames. As Kaldi's online
+    CMN (apply-cmvn-online: global-frames, cmn-window), with an exponential instead of a sliding window."""
+
+    prior_frames: int = 0
+    window_frames: int = 0  # 0: off (the global mean only)
+
+    @property
+    def enabled(self) -> bool:
+        return self.window_frames > 0
+
+
+@dataclass
 class EncoderConfig:
     """The `config.json` stored beside `model.safetensors`."""
 
@@ -99,6 +116,7 @@ class EncoderConfig:
     mamba2: Mamba2Config = field(default_factory=Mamba2Config)
     s5: S5Config = field(default_factory=S5Config)
     hybrid: HybridConfig = field(default_factory=HybridConfig)
+    online_cmn: OnlineCMNConfig = field(default_factory=OnlineCMNConfig)
     vocab: list[str] = field(default_factory=lambda: ["<blank>"])
     features: str = "logmel-v1"
 
@@ -113,6 +131,9 @@ class EncoderConfig:
             raise ValueError(f"subsample_strides must be two positive ints, got {self.subsample_strides!r}")
         if self.features != "logmel-v1":
             raise ValueError(f"unknown features {self.features!r}")
+        c = self.online_cmn
+        if c.prior_frames < 0 or c.window_frames < 0 or (c.window_frames == 0 and c.prior_frames != 0):
+            raise ValueError(f"online_cmn needs prior_frames >= 0 and window_frames >= 1 (or both 0), got {c}")
         if self.mixer == "hybrid":
             h = self.hybrid
             if h.attn_every < 1:
@@ -171,20 +192,44 @@ class EncoderConfig:
 
 
 _SECTIONS = {"s4d": S4DConfig, "mamba": MambaConfig, "mamba2": Mamba2Config, "s5": S5Config,
-             "hybrid": HybridConfig}
-_OPTIONAL_SECTIONS = ("mamba2", "s5", "hybrid")  # omitted from to_dict() when unused and default
+             "hybrid": HybridConfig, "online_cmn": OnlineCMNConfig}
+# omitted from to_dict() when unused and default
+_OPTIONAL_SECTIONS = ("mamba2", "s5", "hybrid", "online_cmn")
 
 
 class FeatureNorm(nn.Module):
-    """(x - mean) / std per mel bin; `mean`, `std` are buffers (F)."""
+    """(x - mean) / std per mel bin; `mean`, `std` are buffers (F). With online CMN (OnlineCMNConfig)
+    the mean is the causal running mean m_t, started from the `mean` buffer."""
 
-    def __init__(self, n_mels: int):
+    def __init__(self, n_mels: int, cmn: OnlineCMNConfig | None = None):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_mels))  # (F)
         self.register_buffer("std", torch.ones(n_mels))  # (F)
+        self.cmn = cmn if cmn is not None else OnlineCMNConfig()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+    def weight(self, t: int) -> float:
+        """w_t of frame t (0-based) of the running mean."""
+        return max(1.0 / (self.cmn.prior_frames + t + 1), 1.0 / self.cmn.window_frames)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, T, F)
+        if not self.cmn.enabled:
+            return (x - self.mean) / self.std
+        m = self.mean.expand(x.shape[0], -1)  # (B, F)
+        out = torch.empty_like(x)
+        for t in range(x.shape[1]):
+            m = m + self.weight(t) * (x[:, t] - m)
+            out[:, t] = (x[:, t] - m) / self.std
+        return out
+
+    def init_state(self, batch_size: int) -> dict:
+        return {"mean": self.mean.expand(batch_size, -1).clone(), "t": 0}
+
+    def step(self, x: torch.Tensor, state: dict) -> torch.Tensor:  # (B, F) -> (B, F)
+        if not self.cmn.enabled:
+            return (x - self.mean) / self.std
+        state["mean"] = state["mean"] + self.weight(state["t"]) * (x - state["mean"])
+        state["t"] += 1
+        return (x - state["mean"]) / self.std
 
 
 class Subsample(nn.Module):
@@ -290,7 +335,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         self.cfg = cfg
-        self.feature_norm = FeatureNorm(cfg.n_mels)
+        self.feature_norm = FeatureNorm(cfg.n_mels, cfg.online_cmn)
         self.subsample = Subsample(cfg.n_mels, cfg.d_model, cfg.subsample_kernel, cfg.subsample_strides)
         self.layers = nn.ModuleList([Block(cfg, kind) for kind in cfg.layer_mixers()])
         self.norm_f = _make_norm(cfg.norm, cfg.d_model)
@@ -315,6 +360,7 @@ class Encoder(nn.Module):
 
     def init_state(self, batch_size: int = 1) -> dict:
         self._stream = {
+            "norm": self.feature_norm.init_state(batch_size),
             "conv1": self.subsample.conv1.init_state(batch_size),
             "conv2": self.subsample.conv2.init_state(batch_size),
             "layers": [layer.init_state(batch_size) for layer in self.layers],
@@ -329,7 +375,7 @@ class Encoder(nn.Module):
             state = self._stream
         squeeze = feature_frame.dim() == 1
         x = feature_frame[None] if squeeze else feature_frame  # (B, F)
-        x = self.feature_norm(x)
+        x = self.feature_norm.step(x, state["norm"])
         x, state["conv1"] = self.subsample.conv1.step(x, state["conv1"])
         if x is None:
             return None

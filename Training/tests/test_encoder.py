@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ssmspeech_ref.encoder import (
-    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, S4DConfig, S5Config,
+    Encoder, EncoderConfig, HybridConfig, Mamba2Config, MambaConfig, OnlineCMNConfig, S4DConfig, S5Config,
 )
 
 MODELS = Path(__file__).resolve().parents[2] / "Resources" / "models"
@@ -28,6 +28,10 @@ CONFIGS = {
     "hybrid": EncoderConfig(mixer="hybrid", d_model=16, n_layers=4, norm="rmsnorm", ffn_mult=2,
                             mamba=MambaConfig(d_state=8, d_conv=4, expand=2, dt_rank=2),
                             hybrid=HybridConfig(attn_every=2, n_heads=2, window=8), vocab=VOCAB),
+    # online CMN: 3 prior frames, window 7, so T 50 covers the cumulative and the exponential part
+    "mamba-cmn": EncoderConfig(mixer="mamba", d_model=16, n_layers=2, norm="layernorm", ffn_mult=2,
+                               subsample_strides=[3, 1], mamba=MambaConfig(d_state=8, d_conv=4, expand=1, dt_rank=2),
+                               online_cmn=OnlineCMNConfig(prior_frames=3, window_frames=7), vocab=VOCAB),
 }
 
 
@@ -40,7 +44,7 @@ def _encoder(kind, seed=0):
     return enc
 
 
-@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms", "mamba2", "s5", "hybrid"])
+@pytest.mark.parametrize("kind", ["s4d", "mamba", "s4d-30ms", "mamba2", "s5", "hybrid", "mamba-cmn"])
 @pytest.mark.parametrize("T", [1, 4, 5, 50, 53])
 @torch.no_grad()
 def test_streaming_equals_forward(kind, T):
@@ -228,3 +232,49 @@ def test_shipped_configs_load_and_round_trip(path):
         assert cfg.hybrid == HybridConfig()
     assert cfg.to_dict() == d
     assert list(json.loads(cfg.to_json())) == list(d)
+
+
+def _running_mean_numpy(x, g, prior, window):
+    """Independent statement of the online CMN mean: for frame t, the mean of `prior` copies of g and
+    frames 0..t while that count is below `window`; afterwards an exponential average with 1/window."""
+    import numpy as np  # noqa: PLC0415
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    m = np.asarray(g, dtype=np.float64)
+    for t in range(len(x)):
+        n = prior + t + 1
+        if n <= window:
+            m = (prior * np.asarray(g, dtype=np.float64) + x[: t + 1].sum(axis=0)) / n
+        else:
+            m = m + (x[t] - m) / window
+        out[t] = m
+    return out
+
+
+@torch.no_grad()
+def test_online_cmn_matches_its_definition():
+    enc = _encoder("mamba-cmn", seed=3)
+    x = -5.0 + 3.0 * torch.randn(2, 40, 80)
+    m = _running_mean_numpy(x[1].numpy(), enc.feature_norm.mean.numpy(), 3, 7)
+    y = enc.feature_norm(x)[1].numpy()
+    expected = (x[1].numpy() - m) / enc.feature_norm.std.numpy()
+    assert abs(y - expected).max() < 1e-4
+    # Level invariance (what it is for): a gain (a constant added to the log-mel) is removed once the
+    # prior has faded out of the mean.
+    shifted = enc.feature_norm(x + 2.0)
+    plain = enc.feature_norm(x)
+    assert (shifted - plain)[:, 30:].abs().max() < 0.02 * 2.0 / enc.feature_norm.std.min()
+    assert (shifted - plain)[:, 0].abs().min() > 0.1  # the first frames still lean on the prior
+
+
+def test_online_cmn_config_round_trip_and_validation():
+    off = CONFIGS["mamba"]
+    assert "online_cmn" not in off.to_dict()  # configs without it are written as before
+    on = CONFIGS["mamba-cmn"]
+    d = json.loads(on.to_json())
+    assert d["online_cmn"] == {"prior_frames": 3, "window_frames": 7}
+    assert EncoderConfig.from_json(on.to_json()) == on
+    with pytest.raises(ValueError, match="online_cmn"):
+        EncoderConfig(online_cmn=OnlineCMNConfig(prior_frames=5, window_frames=0), vocab=VOCAB)
+    with pytest.raises(ValueError, match="online_cmn"):
+        EncoderConfig(online_cmn=OnlineCMNConfig(prior_frames=-1, window_frames=4), vocab=VOCAB)

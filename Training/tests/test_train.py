@@ -115,6 +115,13 @@ def test_init_from_exported_model_folder(tmp_path):
     ck2 = torch.load(runs2 / "r" / "last.pt", map_location="cpu", weights_only=False)
     for k, v in ck["model"].items():
         assert torch.allclose(v.float(), ck2["model"][k].float(), atol=1e-6), k
+    # online CMN is the one setting a run may change from its --init folder's: no weight depends on it
+    runs4 = tmp_path / "runs4"
+    _run([sys.executable, str(TRAINING / "train.py"),
+          *_args(manifest, runs4, "mamba", 1, "--aug", "0", "--init", str(folder), "--online-cmn", "200", "600")])
+    cfg4 = json.loads((runs4 / "r" / "config.json").read_text())
+    assert cfg4["online_cmn"] == {"prior_frames": 200, "window_frames": 600}
+    assert "online_cmn" not in json.loads((folder / "config.json").read_text())
 
 
 @pytest.mark.parametrize("mixer,flags,section,weight", [
