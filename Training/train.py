@@ -229,6 +229,8 @@ def spec_augment(x: torch.Tensor, lens: torch.Tensor, rng: random.Random, mean: 
         for _ in range(max(1, t_len // 100)):
             w = rng.randint(0, min(40, max(1, t_len // 5)))
             t0 = rng.randint(0, max(0, t_len - w))
+            # (the global mean: with online CMN such a frame is not normalised to 0 and pulls the running
+            # mean a little for a window afterwards; a training-time perturbation only)
             x[b, t0:t0 + w, :] = mean
     return x
 

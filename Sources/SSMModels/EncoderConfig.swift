@@ -234,6 +234,13 @@ public struct OnlineCMNConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case priorFrames = "prior_frames", windowFrames = "window_frames" }
 
+    /// Absent fields are 0, as in the recipe's config.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        priorFrames = try c.decodeIfPresent(Int.self, forKey: .priorFrames) ?? 0
+        windowFrames = try c.decodeIfPresent(Int.self, forKey: .windowFrames) ?? 0
+    }
+
     public var enabled: Bool { windowFrames > 0 }
 
     /// Most frames either count may be (about 3 h of 10 ms frames; keeps the weights' Float exact).

@@ -23,6 +23,10 @@ final class EncoderTests: XCTestCase {
             EncoderConfig(mixer: .hybrid, dModel: 24, layers: 4, norm: .rmsnorm, ffnMult: 2,
                           mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2),
                           hybrid: .init(attnEvery: 2, heads: 3, window: 16), vocab: Self.vocab),
+            // Online CMN: 1001 frames run through its cumulative part (P + t + 1 ≤ W) and far into the window.
+            EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, subsampleStrides: [3, 1],
+                          mamba: .init(dState: 8, dConv: 4, expand: 1, dtRank: 2),
+                          onlineCMN: .init(priorFrames: 20, windowFrames: 100), vocab: Self.vocab),
         ]
         for (i, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(10 + i))
@@ -54,6 +58,9 @@ final class EncoderTests: XCTestCase {
             EncoderConfig(mixer: .hybrid, dModel: 24, layers: 4, norm: .rmsnorm, ffnMult: 2,
                           mamba: .init(dState: 8, dConv: 4, expand: 2, dtRank: 2),
                           hybrid: .init(attnEvery: 2, heads: 2, window: 5), vocab: Self.vocab),
+            EncoderConfig(mixer: .mamba, dModel: 24, layers: 2, norm: .layernorm, ffnMult: 2, subsampleStrides: [3, 1],
+                          mamba: .init(dState: 8, dConv: 4, expand: 1, dtRank: 2),
+                          onlineCMN: .init(priorFrames: 5, windowFrames: 20), vocab: Self.vocab),
         ]
         for (ci, c) in configs.enumerated() {
             let enc = try RandomWeights.encoder(c, seed: UInt64(30 + ci))
@@ -82,6 +89,34 @@ final class EncoderTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, 1e-5)
             XCTAssertGreaterThan(batched[0].maxAbsDifference(batched[1]), 1e-3, "streams are independent")
         }
+    }
+
+    /// `State.reset()` starts a new utterance: online CMN's running mean and frame count go back to the
+    /// start, as do the convolutions and blocks, so a reused state equals a fresh one.
+    func testResetStateEqualsFreshStateWithOnlineCMN() throws {
+        let c = EncoderConfig(mixer: .mamba, dModel: 16, layers: 1, norm: .layernorm, ffnMult: 0, subsampleStrides: [3, 1],
+                              mamba: .init(dState: 4, dConv: 4, expand: 1, dtRank: 1),
+                              onlineCMN: .init(priorFrames: 4, windowFrames: 12), vocab: Self.vocab)
+        let enc = try RandomWeights.encoder(c, seed: 77)
+        var rng = SeededRandom(seed: 5)
+        let first = rng.matrix(90, 80), second = rng.matrix(60, 80)
+        func run(_ x: Matrix, _ s: Encoder.State) -> [Float] {
+            var out: [Float] = []
+            for t in 0..<x.rows {
+                let ready = x.data.withUnsafeBufferPointer { enc.step($0.baseAddress! + t * 80, state: s) }
+                if ready { out += Array(UnsafeBufferPointer(start: s.logits.pointer, count: c.vocab.count)) }
+            }
+            return out
+        }
+        let reused = enc.makeState()
+        _ = run(first, reused)
+        reused.reset()
+        let again = run(second, reused), fresh = run(second, enc.makeState())
+        XCTAssertEqual(again, fresh)
+        // without the reset the running mean remembers the first utterance
+        let carried = enc.makeState()
+        _ = run(first, carried)
+        XCTAssertNotEqual(run(second, carried), fresh)
     }
 
     /// The tiny encoders exported by the PyTorch recipe give the same logits here.

@@ -76,14 +76,19 @@ class HybridConfig:
     window: int = 64  # S: frames an output frame attends to, itself included
 
 
+CMN_MAX_FRAMES = 1_000_000  # the engine's bound on online_cmn's frame counts
+
+
 @dataclass
 class OnlineCMNConfig:
     """Online mean normalisation of the log-mel features (section "online_cmn"; off when window_frames
     is 0). A causal running mean m_t replaces the global mean: m_{-1} = the global mean buffer,
     m_t = m_{t-1} + w_t (x_t - m_{t-1}), w_t = max(1 / (prior_frames + t + 1), 1 / window_frames):
     the mean of the frames so far plus `prior_frames` frames of the global mean, until that count
-    reaches `window_frames`, then an exponential window of `window_frames` frames. As Kaldi's online
-    CMN (apply-cmvn-online: global-frames, cmn-window), with an exponential instead of a sliding window."""
+    reaches `window_frames`, then an exponential window of `window_frames` frames. After Kaldi's online
+    CMN (apply-cmvn-online: global-frames, cmn-window), but with an exponential window, so the prior is
+    not dropped after `window_frames` frames as in Kaldi: it fades (with 200 and 600, its weight is 1/3
+    when the window is reached and 12 % another 600 frames later)."""
 
     prior_frames: int = 0
     window_frames: int = 0  # 0: off (the global mean only)
@@ -132,8 +137,10 @@ class EncoderConfig:
         if self.features != "logmel-v1":
             raise ValueError(f"unknown features {self.features!r}")
         c = self.online_cmn
-        if c.prior_frames < 0 or c.window_frames < 0 or (c.window_frames == 0 and c.prior_frames != 0):
-            raise ValueError(f"online_cmn needs prior_frames >= 0 and window_frames >= 1 (or both 0), got {c}")
+        if not (0 <= c.prior_frames <= CMN_MAX_FRAMES and 0 <= c.window_frames <= CMN_MAX_FRAMES) or (
+                c.window_frames == 0 and c.prior_frames != 0):
+            raise ValueError(f"online_cmn needs 0 <= prior_frames <= {CMN_MAX_FRAMES} and 1 <= window_frames <= "
+                             f"{CMN_MAX_FRAMES} (or both 0), got {c}")
         if self.mixer == "hybrid":
             h = self.hybrid
             if h.attn_every < 1:

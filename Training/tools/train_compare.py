@@ -81,14 +81,14 @@ def parse(argv=None):
     return args, specs
 
 
-# train.py flags a model may set for itself: its mixer and that mixer's sizes. Every other flag is the
+# train.py flags a model may set for itself: its mixer and that mixer's sizes, and online CMN. Every other flag is the
 # shared recipe and must be the same for all models.
 PER_MODEL = {"mixer", "d_state", "expand", "dt_rank", "headdim", "ngroups", "chunk_size", "blocks", "clip_eigs",
-             "attn_every", "attn_heads", "attn_window", "run"}
+             "attn_every", "attn_heads", "attn_window", "online_cmn", "run"}
 # train.py flags this tool does not act on (its own --minutes / --max-steps / --workers do that job).
 UNUSED = {"init": "", "dev": [], "refresh_snapshot": False, "minutes": 90, "max_steps": 0}
-# Config keys that describe the mixers (a transplant source may differ in these only).
-MIXER_KEYS = {"mixer", "s4d", "mamba", "mamba2", "s5", "hybrid"}
+# Config keys that describe the mixers, and online CMN (a transplant source may differ in these only).
+MIXER_KEYS = {"mixer", "s4d", "mamba", "mamba2", "s5", "hybrid", "online_cmn"}
 
 
 def is_mixer(name: str) -> bool:
