@@ -389,8 +389,7 @@ def build_config(args) -> EncoderConfig:
                        "ngroups": args.ngroups, "chunk_size": args.chunk_size}
     else:  # s5
         d["s5"] = {"d_state": args.d_state, "blocks": args.blocks, "clip_eigs": args.clip_eigs}
-    prior, window = getattr(args, "online_cmn", (0, 0))
-    d["online_cmn"] = {"prior_frames": prior, "window_frames": window}
+    d["online_cmn"] = {"prior_frames": args.online_cmn[0], "window_frames": args.online_cmn[1]}
     return EncoderConfig.from_dict(d)
 
 

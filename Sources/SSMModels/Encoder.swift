@@ -69,19 +69,11 @@ public final class Encoder {
         let f = config.nMels
         precondition(features.cols == f, "encoder expects \(f) mel bins, got \(features.cols)")
         var x = features
-        if let cmn = config.onlineCMN, cmn.enabled {
-            var m = featureMean  // (F) running mean
-            for t in 0..<x.rows {
-                let w = cmn.weight(frame: t)
-                for j in 0..<f {
-                    let v = x.data[t * f + j]
-                    m[j] += w * (v - m[j])
-                    x.data[t * f + j] = (v - m[j]) / featureStd[j]
-                }
-            }
-        } else {
-            for t in 0..<x.rows { for j in 0..<f { x.data[t * f + j] = (x.data[t * f + j] - featureMean[j]) / featureStd[j] } }
-        }
+        var m = featureMean  // (F) online CMN's running mean
+        let rows = x.rows
+        m.withUnsafeMutableBufferPointer { m in x.data.withUnsafeMutableBufferPointer { d in
+            for t in 0..<rows { normalize(d.baseAddress! + t * f, frame: t, runningMean: m.baseAddress!) }
+        }}
         var h = conv1.forward(x)
         Activation.gelu(&h)
         h = conv2.forward(h)
@@ -139,27 +131,33 @@ public final class Encoder {
 
     public func makeState() -> State { State(self) }
 
+    /// Normalises feature frame `t` (F) of a stream in place: `(x − mean)/std`, or with online CMN
+    /// `(x − m_t)/std` after moving the running mean `m (F)` to `m_t`. Both modes call it, so they agree.
+    @inline(__always)
+    func normalize(_ x: UnsafeMutablePointer<Float>, frame t: Int, runningMean m: UnsafeMutablePointer<Float>) {
+        let f = config.nMels
+        featureStd.withUnsafeBufferPointer { sd in
+            if let cmn = config.onlineCMN, cmn.enabled {
+                let w = cmn.weight(frame: t)
+                for j in 0..<f {
+                    m[j] += w * (x[j] - m[j])
+                    x[j] = (x[j] - m[j]) / sd[j]
+                }
+            } else {
+                featureMean.withUnsafeBufferPointer { mu in for j in 0..<f { x[j] = (x[j] - mu[j]) / sd[j] } }
+            }
+        }
+    }
+
     /// Feature norm → conv1 → GELU → conv2 → GELU for one feature frame; true when an output frame's
     /// input is ready in `s.hidden (D)` (every `s1·s2`-th frame).
     @inline(__always)
     func frontEnd(_ frame: UnsafePointer<Float>, state s: State) -> Bool {
         let f = config.nMels, d = config.dModel
         let x = s.input.pointer
-        if let cmn = config.onlineCMN, cmn.enabled {
-            let w = cmn.weight(frame: s.featureFrames)
-            s.featureFrames += 1
-            let m = s.runningMean.pointer
-            featureStd.withUnsafeBufferPointer { sd in
-                for j in 0..<f {
-                    m[j] += w * (frame[j] - m[j])
-                    x[j] = (frame[j] - m[j]) / sd[j]
-                }
-            }
-        } else {
-            featureMean.withUnsafeBufferPointer { mu in featureStd.withUnsafeBufferPointer { sd in
-                for j in 0..<f { x[j] = (frame[j] - mu[j]) / sd[j] }
-            }}
-        }
+        x.update(from: frame, count: f)
+        normalize(x, frame: s.featureFrames, runningMean: s.runningMean.pointer)
+        s.featureFrames += 1
         guard conv1.step(x, state: s.conv1, into: s.c1.pointer) else { return false }
         Activation.gelu(s.c1.pointer, count: d)
         guard conv2.step(s.c1.pointer, state: s.conv2, into: s.hidden.pointer) else { return false }

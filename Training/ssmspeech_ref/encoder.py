@@ -221,11 +221,9 @@ class FeatureNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, T, F)
         if not self.cmn.enabled:
             return (x - self.mean) / self.std
-        m = self.mean.expand(x.shape[0], -1)  # (B, F)
-        out = torch.empty_like(x)
+        state, out = self.init_state(x.shape[0]), torch.empty_like(x)
         for t in range(x.shape[1]):
-            m = m + self.weight(t) * (x[:, t] - m)
-            out[:, t] = (x[:, t] - m) / self.std
+            out[:, t] = self.step(x[:, t], state)
         return out
 
     def init_state(self, batch_size: int) -> dict:
